@@ -1,0 +1,377 @@
+"""The wire contract as values: decode and validate input, shape output.
+
+Everything a producer writes or a consumer reads passes through this module, so that
+the online worker and the offline replay accept and reject exactly the same input.
+The rules are those of ``CONTRACT.md``; each rejected message raises an
+:class:`InputError` whose ``stage`` (``decode`` or ``validate``) and message go into
+the dead-letter record built by :func:`dead_letter`.
+
+Examples
+--------
+>>> ev = decode_event(b'{"event_id": "e-1", "entity_id": "acct-42", "ts": 10.5,'
+...                   b' "features": {"amount": 12.5, "vip": true, "age": null}}')
+>>> ev.entity_id, ev.ts, ev.features
+('acct-42', 10.5, {'amount': 12.5, 'vip': 1.0})
+>>> decode_event(b'{"event_id": "e-1", "entity_id": "a", "ts": 1, "features": {"x": "abc"}}')
+Traceback (most recent call last):
+...
+engine.events.ValidationError: features.x: expected a finite number, got "abc"
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+__all__ = [
+    "MAX_FEATURES",
+    "MAX_MESSAGE_BYTES",
+    "MAX_RAW_IN_DEAD_LETTER",
+    "DecodeError",
+    "Decision",
+    "Event",
+    "FeatureContribution",
+    "InputError",
+    "Label",
+    "Stage",
+    "ValidationError",
+    "dead_letter",
+    "decode_event",
+    "decode_json",
+    "decode_label",
+    "encode",
+    "parse_event",
+    "parse_label",
+]
+
+#: Messages larger than this many bytes are rejected at the ``decode`` stage.
+MAX_MESSAGE_BYTES = 1_048_576
+#: A dead-letter record keeps at most this many bytes of the original value
+#: (and then says ``raw_truncated: true`` with the original ``raw_size``).
+MAX_RAW_IN_DEAD_LETTER = 1_048_576
+#: An event may carry at most this many features, so per-event memory is bounded.
+MAX_FEATURES = 1024
+
+Stage = Literal["decode", "validate", "score", "produce"]
+
+
+class InputError(ValueError):
+    """A message that cannot be processed; ``stage`` says where it failed."""
+
+    stage: Stage = "validate"
+
+
+class DecodeError(InputError):
+    """The bytes are not a UTF-8 JSON document of acceptable size."""
+
+    stage: Stage = "decode"
+
+
+class ValidationError(InputError):
+    """The JSON document does not have the shape the contract requires."""
+
+    stage: Stage = "validate"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One observation of one entity; ``features`` holds only present, finite values."""
+
+    event_id: str
+    entity_id: str
+    ts: float
+    features: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """The entity is of class ``label`` as of ``ts``; known from ``reported_ts`` on."""
+
+    entity_id: str
+    ts: float
+    label: int
+    reported_ts: float | None = None
+
+    @property
+    def known_at(self) -> float:
+        """When the label became known: ``reported_ts``, else ``ts``."""
+        return self.ts if self.reported_ts is None else self.reported_ts
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureContribution:
+    """How much one feature pushed a score (in log-odds)."""
+
+    name: str
+    value: float
+    contribution: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Exactly one per valid event: the score, whether to act, and why."""
+
+    event_id: str
+    entity_id: str
+    ts: float
+    score: float
+    action: bool
+    reason: str
+    model_version: int
+    entity_max_score: float | None = None
+    rise: float | None = None
+    top_features: tuple[FeatureContribution, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision as the JSON object ``CONTRACT.md`` describes."""
+        return {
+            "event_id": self.event_id,
+            "entity_id": self.entity_id,
+            "ts": self.ts,
+            "score": self.score,
+            "action": self.action,
+            "reason": self.reason,
+            "model_version": self.model_version,
+            "entity_max_score": self.entity_max_score,
+            "rise": self.rise,
+            "top_features": [
+                {"name": f.name, "value": f.value, "contribution": f.contribution}
+                for f in self.top_features
+            ],
+        }
+
+
+def encode(obj: Any) -> bytes:
+    """Serialize an output value (a dict, or anything with ``to_dict``) to JSON bytes.
+
+    >>> encode({"a": 1})
+    b'{"a":1}'
+    """
+    if hasattr(obj, "to_dict"):
+        obj = obj.to_dict()
+    return orjson.dumps(obj)
+
+
+def decode_json(raw: bytes | None, *, max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    """Decode a message value into a JSON object, or raise :class:`DecodeError`.
+
+    Rejects a missing value, more than ``max_bytes`` bytes, invalid UTF-8, malformed
+    JSON (including ``NaN``/``Infinity`` literals, numbers that overflow a double, lone
+    surrogates and nesting deeper than 1024), and JSON that is not an object.
+
+    >>> decode_json(b'[1, 2]')
+    Traceback (most recent call last):
+    ...
+    engine.events.DecodeError: expected a JSON object, got an array
+    """
+    if raw is None:
+        raise DecodeError("the message has no value (null)")
+    if len(raw) > max_bytes:
+        raise DecodeError(f"message of {len(raw)} bytes exceeds the limit of {max_bytes} bytes")
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise DecodeError(f"expected a JSON object, got {_json_type(obj)}")
+    return obj
+
+
+def parse_event(obj: dict[str, Any], *, key: bytes | None = None) -> Event:
+    """Validate a decoded ``events`` object; ``key``, when given, must be the entity id."""
+    event_id = _require_str(obj, "event_id")
+    entity_id = _require_str(obj, "entity_id")
+    _check_key(key, entity_id)
+    ts = _parse_ts(obj, "ts")
+    features = _parse_features(obj.get("features", _MISSING))
+    return Event(event_id=event_id, entity_id=entity_id, ts=ts, features=features)
+
+
+def parse_label(obj: dict[str, Any], *, key: bytes | None = None) -> Label:
+    """Validate a decoded ``labels`` object; ``key``, when given, must be the entity id.
+
+    >>> parse_label({"entity_id": "a", "ts": "2024-11-23T09:00:00Z", "label": True})
+    Label(entity_id='a', ts=1732352400.0, label=1, reported_ts=None)
+    """
+    entity_id = _require_str(obj, "entity_id")
+    _check_key(key, entity_id)
+    ts = _parse_ts(obj, "ts")
+    value = obj.get("label", _MISSING)
+    if value is _MISSING:
+        raise ValidationError("label: missing")
+    if isinstance(value, bool):
+        label = int(value)
+    elif isinstance(value, int) and value in (0, 1):
+        label = value
+    else:
+        raise ValidationError(f"label: expected 0, 1, false or true, got {_show(value)}")
+    reported_ts = _parse_ts(obj, "reported_ts") if obj.get("reported_ts") is not None else None
+    if reported_ts is not None and reported_ts < ts:
+        raise ValidationError(f"reported_ts: {reported_ts} is earlier than ts {ts}")
+    return Label(entity_id=entity_id, ts=ts, label=label, reported_ts=reported_ts)
+
+
+def decode_event(
+    raw: bytes | None, *, key: bytes | None = None, max_bytes: int = MAX_MESSAGE_BYTES
+) -> Event:
+    """Decode and validate one ``events`` message value."""
+    return parse_event(decode_json(raw, max_bytes=max_bytes), key=key)
+
+
+def decode_label(
+    raw: bytes | None, *, key: bytes | None = None, max_bytes: int = MAX_MESSAGE_BYTES
+) -> Label:
+    """Decode and validate one ``labels`` message value."""
+    return parse_label(decode_json(raw, max_bytes=max_bytes), key=key)
+
+
+def dead_letter(
+    *,
+    source_topic: str,
+    partition: int | None,
+    offset: int | None,
+    timestamp: float | None,
+    key: bytes | None,
+    raw: bytes | None,
+    error: BaseException,
+    stage: Stage | None = None,
+    max_raw_bytes: int = MAX_RAW_IN_DEAD_LETTER,
+) -> dict[str, Any]:
+    """Build the dead-letter record for a message that failed, keeping its bytes.
+
+    The value is kept as text when it is valid UTF-8, else as base64; beyond
+    ``max_raw_bytes`` it is cut, and the record says so (``raw_truncated``,
+    ``raw_size``). The error message is the exception's text only: no traceback.
+
+    >>> rec = dead_letter(source_topic="events", partition=0, offset=7, timestamp=1.0,
+    ...                   key=b"a", raw=b"\\xff{", error=DecodeError("invalid UTF-8"))
+    >>> rec["stage"], rec["error_type"], rec["raw"], rec["raw_encoding"]
+    ('decode', 'DecodeError', '/3s=', 'base64')
+    """
+    if stage is None:
+        stage = error.stage if isinstance(error, InputError) else "score"
+    data = b"" if raw is None else bytes(raw)
+    kept = data[:max_raw_bytes]
+    raw_text, raw_encoding = _bytes_as_text(kept)
+    key_text, key_encoding = _bytes_as_text(key) if key is not None else (None, None)
+    record: dict[str, Any] = {
+        "source_topic": source_topic,
+        "partition": partition,
+        "offset": offset,
+        "timestamp": timestamp,
+        "stage": stage,
+        "error_type": type(error).__name__,
+        "error": str(error)[:2000],
+        "key": key_text,
+        "raw": None if raw is None else raw_text,
+        "raw_encoding": raw_encoding,
+        "raw_size": len(data),
+        "raw_truncated": len(data) > len(kept),
+    }
+    if key_encoding == "base64":
+        record["key_encoding"] = "base64"
+    return record
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+_MISSING: Any = object()
+
+
+def _bytes_as_text(data: bytes) -> tuple[str, str]:
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return _json_type(value)
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _require_str(obj: dict[str, Any], name: str) -> str:
+    value = obj.get(name, _MISSING)
+    if value is _MISSING:
+        raise ValidationError(f"{name}: missing")
+    if not isinstance(value, str):
+        raise ValidationError(f"{name}: expected a string, got {_show(value)}")
+    if not value:
+        raise ValidationError(f"{name}: must not be empty")
+    return value
+
+
+def _check_key(key: bytes | None, entity_id: str) -> None:
+    if key is None:
+        return
+    if bytes(key) != entity_id.encode("utf-8"):
+        raise ValidationError(
+            f"key: the message key must be the entity_id {entity_id!r} as UTF-8, got {key!r}"
+        )
+
+
+def _parse_ts(obj: dict[str, Any], name: str) -> float:
+    value = obj.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        raise ValidationError(f"{name}: missing")
+    if isinstance(value, bool):
+        raise ValidationError(f"{name}: expected seconds since the epoch, got {_show(value)}")
+    if isinstance(value, int | float):
+        ts = float(value)
+        if not math.isfinite(ts) or ts < 0:
+            raise ValidationError(f"{name}: expected seconds since the epoch, got {_show(value)}")
+        return ts
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(f"{name}: not an ISO-8601 time: {_show(value)}") from None
+        if moment.tzinfo is None:
+            raise ValidationError(f"{name}: an ISO-8601 time needs a zone, got {_show(value)}")
+        return moment.timestamp()
+    raise ValidationError(f"{name}: expected seconds since the epoch, got {_json_type(value)}")
+
+
+def _parse_features(value: Any) -> dict[str, float]:
+    if value is _MISSING or value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"features: expected an object, got {_json_type(value)}")
+    if len(value) > MAX_FEATURES:
+        raise ValidationError(f"features: {len(value)} features exceed the limit of {MAX_FEATURES}")
+    features: dict[str, float] = {}
+    for name, x in value.items():
+        if x is None:
+            continue
+        if isinstance(x, bool):
+            features[name] = 1.0 if x else 0.0
+        elif isinstance(x, int | float) and math.isfinite(x):
+            features[name] = float(x)
+        else:
+            raise ValidationError(f"features.{name}: expected a finite number, got {_show(x)}")
+    return features

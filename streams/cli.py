@@ -1,0 +1,127 @@
+"""The ``vigil`` command: ``broker``, ``worker``, ``demo``.
+
+Exit codes: 0 success, 1 the run failed (the demo saw lost or doubled decisions),
+2 bad usage or configuration, 3 no Kafka broker could be had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_NO_BROKER = 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    return int(args.run(args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigil",
+        description="Streaming, real-time scoring of entities on Apache Kafka.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    broker = commands.add_parser(
+        "broker", help="run the project's own Apache Kafka broker in the foreground"
+    )
+    broker.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
+    broker.add_argument("--version", default=None,
+                        help="Apache Kafka release (default: VIGIL_KAFKA_VERSION or 4.3.1)")
+    broker.set_defaults(run=_run_broker)
+
+    worker = commands.add_parser(
+        "worker", help="run the scoring worker (settings from VIGIL_* variables)"
+    )
+    worker.set_defaults(run=_run_worker)
+
+    demo = commands.add_parser(
+        "demo", help="broker + worker + synthetic events, then a summary; stops everything"
+    )
+    demo.add_argument("--events", type=int, default=5000, help="valid events (default 5000)")
+    demo.add_argument("--entities", type=int, default=300, help="entities (default 300)")
+    demo.add_argument("--seed", type=int, default=42, help="seed of the stream (default 42)")
+    demo.set_defaults(run=_run_demo)
+    return parser
+
+
+def _run_broker(args: argparse.Namespace) -> int:
+    import os
+
+    from streams.local_kafka import DEFAULT_KAFKA_VERSION, LocalKafka, LocalKafkaError
+
+    version = args.version or os.environ.get("VIGIL_KAFKA_VERSION") or DEFAULT_KAFKA_VERSION
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the broker on SIGTERM too
+    try:
+        with LocalKafka(version=version, port=args.port) as kafka:
+            print(f"Apache Kafka {version} is running at {kafka.bootstrap_servers} "
+                  f"(started in {kafka.start_seconds:.1f} s). Ctrl-C stops it.", flush=True)
+            while kafka.running:
+                time.sleep(0.5)
+            print("the broker exited; its log ends with:\n" + kafka._log_tail(), file=sys.stderr)
+            return EXIT_FAILED
+    except LocalKafkaError as exc:
+        print(f"vigil broker: {exc}", file=sys.stderr)
+        return EXIT_NO_BROKER
+    except KeyboardInterrupt:
+        return 0
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
+    from streams.app import run_worker
+    from streams.settings import Settings, SettingsError
+    from streams.topics import TopicError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"vigil worker: bad configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's admin client
+    try:
+        run_worker(settings)
+    except TopicError as exc:
+        print(f"vigil worker: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KafkaError as exc:
+        print(f"vigil worker: Kafka at {settings.bootstrap} is not usable: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_NO_BROKER
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from streams.brokers import BrokerUnavailable
+    from streams.demo import run_demo
+    from streams.settings import SettingsError
+
+    try:
+        return run_demo(n_events=args.events, n_entities=args.entities, seed=args.seed)
+    except SettingsError as exc:
+        print(f"vigil demo: bad configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BrokerUnavailable as exc:
+        print(f"vigil demo: {exc}", file=sys.stderr)
+        return EXIT_NO_BROKER
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Synchronous Kafka clients (kafka-python) for the tools: produce, read back, run a worker.
+
+The worker itself uses Faust and aiokafka; these serve the CLI, the demo, the tests'
+verifiers and the benchmarks, which want plain blocking calls.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from streams.local_kafka import die_with_parent
+from streams.settings import Settings
+
+__all__ = ["WorkerProcess", "make_producer", "read_topics"]
+
+
+def make_producer(bootstrap_servers: str) -> KafkaProducer:
+    """A producer that waits for every replica (``acks=all``); keys and values are bytes."""
+    return KafkaProducer(
+        bootstrap_servers=bootstrap_servers.split(","),
+        acks="all",
+        linger_ms=5,
+        client_id="vigil-producer",
+    )
+
+
+def read_topics(
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    *,
+    until: Callable[[dict[str, list[ConsumerRecord]]], bool],
+    timeout: float = 60.0,
+) -> dict[str, list[ConsumerRecord]]:
+    """Read ``topics`` from the beginning, without a consumer group, until ``until(records)``.
+
+    Returns every record read per topic; stops at ``timeout`` seconds even if ``until``
+    never held (the caller then sees what did arrive and can say what is missing).
+    """
+    topics = list(topics)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers.split(","),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        client_id="vigil-reader",
+    )
+    records: dict[str, list[ConsumerRecord]] = {t: [] for t in topics}
+    try:
+        partitions = []
+        for topic in topics:
+            for p in sorted(_partitions_for(consumer, topic, timeout)):
+                partitions.append(TopicPartition(topic, p))
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until(records):
+            batch = consumer.poll(timeout_ms=200)
+            for tp, items in batch.items():
+                records[tp.topic].extend(items)
+    finally:
+        consumer.close()
+    return records
+
+
+def _partitions_for(consumer: KafkaConsumer, topic: str, timeout: float) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topic {topic!r} does not exist")
+        time.sleep(0.2)
+
+
+class WorkerProcess:
+    """``vigil worker`` in a child process, with ``settings`` passed through its environment.
+
+    The child dies with its parent (on Linux), so a crashed test or demo leaves no worker.
+    """
+
+    def __init__(self, settings: Settings, *, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, **self.settings.to_env()}
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
+            )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._process is None else self._process.poll()
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM (a graceful Faust shutdown), then SIGKILL after ``timeout`` seconds."""
+        if self._process is None:
+            return None
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        return self._process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

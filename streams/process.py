@@ -1,0 +1,128 @@
+"""From one Kafka input record to the records it makes: decisions or dead letters.
+
+This is the whole per-message logic of the worker, free of Faust and of any client, so
+that it is tested in microseconds and the Faust agent stays a loop that sends what
+:meth:`MessageProcessor.process` returns.
+
+Examples
+--------
+>>> from engine.scorer import Scorer
+>>> from streams.settings import Settings
+>>> processor = MessageProcessor(Settings(), Scorer())
+>>> good = InputRecord("events", 0, 5, 100.0, b"a",
+...                    b'{"event_id": "e-1", "entity_id": "a", "ts": 99.0, "features": {}}')
+>>> [out.topic for out in processor.process(good)]
+['decisions']
+>>> bad = InputRecord("events", 0, 6, 100.0, b"a", b"not json")
+>>> [out.topic for out in processor.process(bad)], processor.counts["dead_letter.decode"]
+(['dead-letter'], 1)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, replace
+
+from engine.events import (
+    InputError,
+    Stage,
+    dead_letter,
+    decode_event,
+    decode_label,
+    encode,
+)
+from engine.scorer import Scorer
+from streams.settings import Settings
+
+__all__ = ["InputRecord", "MessageProcessor", "OutputRecord"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    """One consumed Kafka record: where it came from and its raw key and value."""
+
+    topic: str
+    partition: int | None
+    offset: int | None
+    timestamp: float | None
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    """One record to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+class MessageProcessor:
+    """Validate each input record, hand valid ones to the scorer, dead-letter the rest."""
+
+    def __init__(self, settings: Settings, scorer: Scorer) -> None:
+        self.settings = settings
+        self.scorer = scorer
+        self.counts: Counter[str] = Counter()
+
+    def process(self, record: InputRecord) -> list[OutputRecord]:
+        """The records to produce for ``record``: one decision, one dead letter, or none."""
+        try:
+            if record.topic == self.settings.events_topic:
+                return self._process_event(record)
+            if record.topic == self.settings.labels_topic:
+                return self._process_label(record)
+        except InputError as exc:
+            return [self._dead_letter(record, exc)]
+        except Exception as exc:  # a bug or a model failure: keep the input, keep going
+            log.exception("scoring failed for %s[%s]@%s", record.topic, record.partition,
+                          record.offset)
+            return [self._dead_letter(record, exc, stage="score")]
+        raise ValueError(f"record from an unexpected topic {record.topic!r}")
+
+    def _process_event(self, record: InputRecord) -> list[OutputRecord]:
+        event = decode_event(
+            record.value, key=record.key, max_bytes=self.settings.max_message_bytes
+        )
+        decision = self.scorer.process_event(event)
+        self.counts["events"] += 1
+        self.counts[f"reason.{decision.reason}"] += 1
+        self.counts["actions"] += decision.action
+        return [
+            OutputRecord(
+                self.settings.decisions_topic, event.entity_id.encode("utf-8"), encode(decision)
+            )
+        ]
+
+    def _process_label(self, record: InputRecord) -> list[OutputRecord]:
+        label = decode_label(
+            record.value, key=record.key, max_bytes=self.settings.max_message_bytes
+        )
+        if label.reported_ts is None and record.timestamp is not None:
+            # Online, a label is known from the moment Kafka received it (CONTRACT.md).
+            label = replace(label, reported_ts=max(label.ts, record.timestamp))
+        signals = self.scorer.process_label(label)
+        self.counts["labels"] += 1
+        return [
+            OutputRecord(self.settings.alerts_topic, None, encode(signal)) for signal in signals
+        ]
+
+    def _dead_letter(
+        self, record: InputRecord, error: BaseException, stage: Stage | None = None
+    ) -> OutputRecord:
+        letter = dead_letter(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            timestamp=record.timestamp,
+            key=record.key,
+            raw=record.value,
+            error=error,
+            stage=stage,
+        )
+        self.counts[f"dead_letter.{letter['stage']}"] += 1
+        return OutputRecord(self.settings.dead_letter_topic, record.key, encode(letter))

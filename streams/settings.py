@@ -1,0 +1,148 @@
+"""One settings object, read from the environment and validated at start.
+
+Every knob has a documented default (the README's configuration table lists them).
+
+Examples
+--------
+>>> s = Settings.from_env({"VIGIL_PARTITIONS": "8", "VIGIL_EVENTS_TOPIC": "ev"})
+>>> s.partitions, s.events_topic, s.labels_topic
+(8, 'ev', 'labels')
+>>> Settings.from_env({"VIGIL_PARTITIONS": "zero"})
+Traceback (most recent call last):
+...
+streams.settings.SettingsError: VIGIL_PARTITIONS: expected an integer, got 'zero'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from engine.events import MAX_MESSAGE_BYTES
+
+__all__ = ["ENVIRONMENT", "Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value the worker cannot use."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Where the worker reads and writes, and how it decides."""
+
+    #: Kafka bootstrap servers, comma-separated; ``None`` lets the tools pick a broker.
+    bootstrap_servers: str | None = None
+    events_topic: str = "events"
+    labels_topic: str = "labels"
+    decisions_topic: str = "decisions"
+    alerts_topic: str = "alerts"
+    dead_letter_topic: str = "dead-letter"
+    #: Partitions of the input topics (events and labels share it) and of the outputs.
+    partitions: int = 4
+    replication_factor: int = 1
+    group_id: str = "vigil"
+    #: Where the worker keeps local state (Faust's datadir).
+    data_dir: Path = Path("~/.local/state/vigil").expanduser()
+    action_threshold: float = 0.8
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    log_level: str = "info"
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers to use: the configured ones, else ``localhost:9092``."""
+        return self.bootstrap_servers or "localhost:9092"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (``os.environ`` by default) and validate them."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = ENVIRONMENT[f.name]
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(name, raw, f.type)
+        return cls(**values).validated()
+
+    def validated(self) -> Settings:
+        """Return ``self`` if every value is usable, else raise :class:`SettingsError`."""
+        if self.partitions < 1:
+            raise SettingsError(f"VIGIL_PARTITIONS: must be at least 1, got {self.partitions}")
+        if self.replication_factor < 1:
+            raise SettingsError("VIGIL_REPLICATION_FACTOR: must be at least 1")
+        if not 0.0 <= self.action_threshold <= 1.0:
+            raise SettingsError(
+                f"VIGIL_ACTION_THRESHOLD: must be within [0, 1], got {self.action_threshold}"
+            )
+        if self.max_message_bytes < 1:
+            raise SettingsError("VIGIL_MAX_MESSAGE_BYTES: must be at least 1")
+        topics = [
+            self.events_topic,
+            self.labels_topic,
+            self.decisions_topic,
+            self.alerts_topic,
+            self.dead_letter_topic,
+        ]
+        if len(set(topics)) != len(topics):
+            raise SettingsError(f"topic names must differ, got {topics}")
+        if self.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
+            raise SettingsError(f"VIGIL_LOG_LEVEL: unknown level {self.log_level!r}")
+        return self
+
+    def with_topic_prefix(self, prefix: str) -> Settings:
+        """The same settings with every topic name prefixed (tests, demos)."""
+        return replace(
+            self,
+            events_topic=prefix + self.events_topic,
+            labels_topic=prefix + self.labels_topic,
+            decisions_topic=prefix + self.decisions_topic,
+            alerts_topic=prefix + self.alerts_topic,
+            dead_letter_topic=prefix + self.dead_letter_topic,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings in another process."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                env[ENVIRONMENT[f.name]] = str(value)
+        return env
+
+
+#: The environment variable behind each setting.
+ENVIRONMENT: dict[str, str] = {
+    "bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "events_topic": "VIGIL_EVENTS_TOPIC",
+    "labels_topic": "VIGIL_LABELS_TOPIC",
+    "decisions_topic": "VIGIL_DECISIONS_TOPIC",
+    "alerts_topic": "VIGIL_ALERTS_TOPIC",
+    "dead_letter_topic": "VIGIL_DEAD_LETTER_TOPIC",
+    "partitions": "VIGIL_PARTITIONS",
+    "replication_factor": "VIGIL_REPLICATION_FACTOR",
+    "group_id": "VIGIL_GROUP_ID",
+    "data_dir": "VIGIL_DATA_DIR",
+    "action_threshold": "VIGIL_ACTION_THRESHOLD",
+    "max_message_bytes": "VIGIL_MAX_MESSAGE_BYTES",
+    "log_level": "VIGIL_LOG_LEVEL",
+}
+
+
+def _convert(name: str, raw: str, annotation: Any) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected {'an integer' if kind == 'int' else 'a number'}, "
+                            f"got {raw!r}") from None
+    if kind == "Path":
+        return Path(raw).expanduser()
+    return raw
