@@ -49,13 +49,21 @@ def synthetic_stream(
             "country_risk": round(min(1.0, max(0.0, rng.gauss(0.6 if is_bad else 0.2, 0.15))), 3),
         }
         events.append(
-            {"event_id": f"{event_id_prefix}{i:06d}", "entity_id": entity, "ts": ts,
-             "features": features}
+            {
+                "event_id": f"{event_id_prefix}{i:06d}",
+                "entity_id": entity,
+                "ts": ts,
+                "features": features,
+            }
         )
         if rng.random() < label_rate:
             labels.append(
-                {"entity_id": entity, "ts": ts, "label": int(is_bad),
-                 "reported_ts": ts + label_delay}
+                {
+                    "entity_id": entity,
+                    "ts": ts,
+                    "label": int(is_bad),
+                    "reported_ts": ts + label_delay,
+                }
             )
     return events, labels
 

@@ -55,7 +55,7 @@ def probe(bootstrap_servers: str, *, timeout: float = 15.0) -> str:
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap_servers.split(","),
         request_timeout_ms=int(timeout * 1000),
-        api_version_auto_timeout_ms=int(timeout * 1000),
+        bootstrap_timeout_ms=int(timeout * 1000),
         client_id="vigil-probe",
     )
     try:
@@ -86,6 +86,7 @@ def kafka_broker(
     bootstrap_servers: str | None = None,
     use_docker: bool = True,
     local_version: str | None = None,
+    probe_timeout: float = 15.0,
 ) -> Iterator[BrokerInfo]:
     """Provide a Kafka broker for the block, chosen as the module docstring says.
 
@@ -98,11 +99,13 @@ def kafka_broker(
     local_version
         The Apache Kafka release of the local broker (``VIGIL_KAFKA_VERSION``, else
         :data:`~streams.local_kafka.DEFAULT_KAFKA_VERSION`).
+    probe_timeout
+        Seconds a configured cluster has to answer.
     """
     external = bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
         try:
-            version = probe(external)
+            version = probe(external, timeout=probe_timeout)
         except (KafkaError, OSError) as exc:
             raise BrokerUnavailable(
                 f"KAFKA_BOOTSTRAP_SERVERS={external} did not answer: {type(exc).__name__}: {exc}"

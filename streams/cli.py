@@ -40,8 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         "broker", help="run the project's own Apache Kafka broker in the foreground"
     )
     broker.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
-    broker.add_argument("--version", default=None,
-                        help="Apache Kafka release (default: VIGIL_KAFKA_VERSION or 4.3.1)")
+    broker.add_argument(
+        "--version",
+        default=None,
+        help="Apache Kafka release (default: VIGIL_KAFKA_VERSION or 4.3.1)",
+    )
     broker.set_defaults(run=_run_broker)
 
     worker = commands.add_parser(
@@ -68,8 +71,11 @@ def _run_broker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the broker on SIGTERM too
     try:
         with LocalKafka(version=version, port=args.port) as kafka:
-            print(f"Apache Kafka {version} is running at {kafka.bootstrap_servers} "
-                  f"(started in {kafka.start_seconds:.1f} s). Ctrl-C stops it.", flush=True)
+            print(
+                f"Apache Kafka {version} is running at {kafka.bootstrap_servers} "
+                f"(started in {kafka.start_seconds:.1f} s). Ctrl-C stops it.",
+                flush=True,
+            )
             while kafka.running:
                 time.sleep(0.5)
             print("the broker exited; its log ends with:\n" + kafka._log_tail(), file=sys.stderr)
@@ -93,8 +99,10 @@ def _run_worker(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"vigil worker: bad configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
+    )
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's admin client
     try:
         run_worker(settings)
@@ -102,8 +110,11 @@ def _run_worker(args: argparse.Namespace) -> int:
         print(f"vigil worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KafkaError as exc:
-        print(f"vigil worker: Kafka at {settings.bootstrap} is not usable: "
-              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            f"vigil worker: Kafka at {settings.bootstrap} is not usable: "
+            f"{type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
         return EXIT_NO_BROKER
     return 0
 

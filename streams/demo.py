@@ -34,14 +34,20 @@ BAD_INPUTS: list[tuple[bytes | None, bytes | None]] = [
     (b"acct-0", b'["an", "array"]'),
     (b"acct-0", None),
     (b"acct-0", b'{"event_id": "bad-1", "ts": 1, "features": {}}'),
-    (b"acct-0", b'{"event_id": "bad-2", "entity_id": "acct-0", "ts": 1, '
-                b'"features": {"amount": NaN}}'),
-    (b"acct-0", b'{"event_id": "bad-3", "entity_id": "acct-0", "ts": 1, '
-                b'"features": {"amount": "12"}}'),
-    (b"acct-0", b'{"event_id": "bad-4", "entity_id": "acct-0", "ts": 1, '
-                b'"features": {"amount": {"value": 1}}}'),
-    (b"acct-0", b'{"event_id": "bad-5", "entity_id": "acct-0", "ts": "yesterday", '
-                b'"features": {}}'),
+    (
+        b"acct-0",
+        b'{"event_id": "bad-2", "entity_id": "acct-0", "ts": 1, "features": {"amount": NaN}}',
+    ),
+    (
+        b"acct-0",
+        b'{"event_id": "bad-3", "entity_id": "acct-0", "ts": 1, "features": {"amount": "12"}}',
+    ),
+    (
+        b"acct-0",
+        b'{"event_id": "bad-4", "entity_id": "acct-0", "ts": 1, '
+        b'"features": {"amount": {"value": 1}}}',
+    ),
+    (b"acct-0", b'{"event_id": "bad-5", "entity_id": "acct-0", "ts": "yesterday", "features": {}}'),
     (b"acct-9", b'{"event_id": "bad-6", "entity_id": "acct-0", "ts": 1, "features": {}}'),
 ]
 
@@ -94,19 +100,26 @@ def _drive(
     wanted = {e["event_id"] for e in events}
 
     def decided(records: dict) -> set[str]:
-        return {orjson.loads(r.value)["event_id"] for r in records[settings.decisions_topic]} & wanted
+        return {
+            orjson.loads(r.value)["event_id"] for r in records[settings.decisions_topic]
+        } & wanted
 
     # A first event tells us when the worker is consuming; it is part of the stream.
     first, rest = events[0], events[1:]
     producer.send(settings.events_topic, key=first["entity_id"].encode(), value=orjson.dumps(first))
     producer.flush()
     began = time.monotonic()
-    read_topics(settings.bootstrap, [settings.decisions_topic],
-                until=lambda r: first["event_id"] in decided(r) or not worker.alive,
-                timeout=90.0)
+    read_topics(
+        settings.bootstrap,
+        [settings.decisions_topic],
+        until=lambda r: first["event_id"] in decided(r) or not worker.alive,
+        timeout=90.0,
+    )
     if not worker.alive:
-        out(f"the worker exited with code {worker.returncode}; its log ends with:\n"
-            + worker.log_tail())
+        out(
+            f"the worker exited with code {worker.returncode}; its log ends with:\n"
+            + worker.log_tail()
+        )
         return 1
     out(f"  worker: ready after {time.monotonic() - began:.1f} s")
 
@@ -125,15 +138,21 @@ def _drive(
         producer.send(settings.events_topic, key=key, value=value)
     producer.flush()
     producer.close()
-    out(f"  produced {len(events)} events, {len(labels)} labels and {len(BAD_INPUTS)} invalid "
-        f"messages in {time.monotonic() - started:.1f} s")
+    out(
+        f"  produced {len(events)} events, {len(labels)} labels and {len(BAD_INPUTS)} invalid "
+        f"messages in {time.monotonic() - started:.1f} s"
+    )
 
     records = read_topics(
         settings.bootstrap,
         [settings.decisions_topic, settings.dead_letter_topic],
-        until=lambda r: len(decided(r)) == len(wanted)
-        and len(r[settings.dead_letter_topic]) >= len(BAD_INPUTS)
-        or not worker.alive,
+        until=lambda r: (
+            (
+                len(decided(r)) == len(wanted)
+                and len(r[settings.dead_letter_topic]) >= len(BAD_INPUTS)
+            )
+            or not worker.alive
+        ),
         timeout=timeout,
     )
     elapsed = time.monotonic() - started
@@ -152,13 +171,19 @@ def _drive(
     out(f"    labels in              {len(labels):>8}")
     out(f"    decisions out          {len(decisions):>8}   (lost {lost}, duplicates {duplicates})")
     out(f"    actions                {sum(d['action'] for d in decisions):>8}")
-    out(f"    dead letters           {len(letters):>8}   "
-        + ", ".join(f"{k} {v}" for k, v in sorted(Counter(x['stage'] for x in letters).items())))
+    out(
+        f"    dead letters           {len(letters):>8}   "
+        + ", ".join(f"{k} {v}" for k, v in sorted(Counter(x["stage"] for x in letters).items()))
+    )
     out("    reasons                " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
-    out(f"    events/s (end to end)  {len(rest) / elapsed:>8.0f}   "
-        f"({len(rest)} events from first produce to last decision in {elapsed:.1f} s)")
+    out(
+        f"    events/s (end to end)  {len(rest) / elapsed:>8.0f}   "
+        f"({len(rest)} events from first produce to last decision in {elapsed:.1f} s)"
+    )
     ok = lost == 0 and duplicates == 0 and len(letters) == len(BAD_INPUTS) and worker.alive
     if not ok:
-        out("  FAILED: expected one decision per valid event and one dead letter per invalid "
-            f"message; the worker log ends with:\n{worker.log_tail()}")
+        out(
+            "  FAILED: expected one decision per valid event and one dead letter per invalid "
+            f"message; the worker log ends with:\n{worker.log_tail()}"
+        )
     return 0 if ok else 1

@@ -82,7 +82,8 @@ def check_java() -> str:
             major = int(match.group(2))
         if major < _MIN_JAVA:
             raise LocalKafkaError(
-                f"Java {major} is too old: Apache Kafka 4.x needs Java {_MIN_JAVA} or later ({java})."
+                f"Java {major} is too old: Apache Kafka 4.x needs Java {_MIN_JAVA} or later "
+                f"({java})."
             )
     return java
 
@@ -236,9 +237,10 @@ class LocalKafka:
                 f"{libs}/*",
                 f"-Dlog4j2.configurationFile=file:{_KAFKA_FILES / 'log4j2.properties'}",
             ]
+            cluster_id = _cluster_id()
+            format_command = [java, *classpath, "kafka.tools.StorageTool", "format"]
             fmt = subprocess.run(
-                [java, *classpath, "kafka.tools.StorageTool", "format"]
-                + ["-t", _cluster_id(), "-c", str(properties)],
+                [*format_command, "-t", cluster_id, "-c", str(properties)],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -248,10 +250,10 @@ class LocalKafka:
                     f"formatting KRaft storage failed (exit {fmt.returncode}):\n"
                     + (fmt.stdout + fmt.stderr)[-2000:]
                 )
+            jvm = [java, f"-Xmx{self.heap}", "-Djava.awt.headless=true"]
             with open(self.log_path, "wb") as log:
                 self._process = subprocess.Popen(
-                    [java, f"-Xmx{self.heap}", "-Djava.awt.headless=true", *classpath]
-                    + ["kafka.Kafka", str(properties)],
+                    [*jvm, *classpath, "kafka.Kafka", str(properties)],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

@@ -79,8 +79,9 @@ class MessageProcessor:
         except InputError as exc:
             return [self._dead_letter(record, exc)]
         except Exception as exc:  # a bug or a model failure: keep the input, keep going
-            log.exception("scoring failed for %s[%s]@%s", record.topic, record.partition,
-                          record.offset)
+            log.exception(
+                "scoring failed for %s[%s]@%s", record.topic, record.partition, record.offset
+            )
             return [self._dead_letter(record, exc, stage="score")]
         raise ValueError(f"record from an unexpected topic {record.topic!r}")
 

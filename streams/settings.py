@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class Settings:
     replication_factor: int = 1
     group_id: str = "vigil"
     #: Where the worker keeps local state (Faust's datadir).
-    data_dir: Path = Path("~/.local/state/vigil").expanduser()
+    data_dir: Path = field(default_factory=lambda: Path("~/.local/state/vigil").expanduser())
     action_threshold: float = 0.8
     max_message_bytes: int = MAX_MESSAGE_BYTES
     log_level: str = "info"
@@ -141,8 +141,9 @@ def _convert(name: str, raw: str, annotation: Any) -> Any:
         if kind == "float":
             return float(raw)
     except ValueError:
-        raise SettingsError(f"{name}: expected {'an integer' if kind == 'int' else 'a number'}, "
-                            f"got {raw!r}") from None
+        raise SettingsError(
+            f"{name}: expected {'an integer' if kind == 'int' else 'a number'}, got {raw!r}"
+        ) from None
     if kind == "Path":
         return Path(raw).expanduser()
     return raw

@@ -7,6 +7,8 @@ on an existing cluster is a configuration error, not something to paper over.
 
 from __future__ import annotations
 
+import contextlib
+
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -51,10 +53,9 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> dict[str, int
             if n not in existing
         ]
         if missing:
-            try:
+            # Another worker may create them at the same moment.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing, timeout_ms=int(timeout * 1000))
-            except TopicAlreadyExistsError:
-                pass  # another worker created them at the same moment
             admin.wait_for_topics([t.name for t in missing], timeout_ms=int(timeout * 1000))
         counts = topic_partitions(admin, names)
     finally:
