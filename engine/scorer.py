@@ -1,47 +1,68 @@
 """The one facade both the Kafka worker and the offline replay call.
 
-``Scorer.process_event`` turns a validated :class:`~engine.events.Event` into exactly one
-:class:`~engine.events.Decision`; ``Scorer.process_label`` learns from a late label.
+For each event, :class:`Scorer` scores the features with the model, reads the entity's
+memory (:mod:`engine.state`), lets the policy (:mod:`engine.policy`) decide, and writes
+the entity's state back; the event's features wait as a pending sample until a label
+resolves them (:mod:`engine.labels`). For each label it learns what the label rule
+allows and returns signals for the alert layer.
 
 Examples
 --------
 >>> from engine.events import Event, Label
->>> scorer = Scorer(threshold=0.5)
+>>> from engine.policy import MemoryPolicy
+>>> scorer = Scorer(policy=MemoryPolicy(threshold=0.6, min_rise=0.05))
 >>> d = scorer.process_event(Event("e-1", "acct-1", 10.0, {"amount": 3.0}))
->>> d.score, d.action, d.reason
-(0.5, False, 'first_seen')
+>>> d.score, d.action, d.reason, d.entity_max_score
+(0.5, False, 'below_threshold', None)
 >>> scorer.process_label(Label("acct-1", 11.0, 1))
 []
 >>> d = scorer.process_event(Event("e-2", "acct-1", 12.0, {"amount": 3.0}))
->>> d.score > 0.5, d.top_features[0].name
-(True, 'amount')
+>>> round(d.score, 3), d.action, d.reason, d.entity_max_score, round(d.rise, 3)
+(0.512, False, 'below_threshold', 0.5, 0.012)
+>>> d.top_features[0].name
+'amount'
 """
 
 from __future__ import annotations
 
-import math
-from collections import OrderedDict
+from collections import Counter
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
-from river import linear_model
+from river import compose, linear_model
 
 from engine.events import Decision, Event, FeatureContribution, Label
+from engine.labels import LabelFlip, LabelRule, resolve_label
+from engine.policy import DecisionPolicy, MemoryPolicy
+from engine.state import EntityState, Memory, PendingSample
 
 __all__ = ["Scorer"]
 
+EVENTS = "events"
+LABELS = "labels"
+
 
 class Scorer:
-    """Score events with an online River classifier; learn from labels.
+    """Score events, decide per entity, learn from labels; the engine's whole online loop.
 
     Parameters
     ----------
     model
-        Any River binary classifier; a ``LogisticRegression`` by default.
-    threshold
-        Scores at or above it are actionable.
-    max_entities
-        The number of entities whose last event is remembered for learning; the least
-        recently seen are forgotten first, so memory stays bounded.
+        Any River binary classifier (or pipeline); River's ``LogisticRegression`` by default.
+    policy
+        A :class:`~engine.policy.DecisionPolicy`; the memory policy by default.
+    memory
+        Per-entity bounds and the memory window.
+    label_rule
+        What labels may teach the model.
+    states
+        Where entity states live (a dict by default; the worker may pass a table). Each
+        state is read, changed and written back explicitly.
+    clock
+        Seconds since the epoch, for ageing pending samples; by default the event time
+        of the input being processed, which keeps replays deterministic.
+    seed
+        Passed to the model when it takes a ``seed``.
     n_top_features
         How many features each decision names as pushing its score most.
     """
@@ -50,64 +71,153 @@ class Scorer:
         self,
         *,
         model: Any = None,
-        threshold: float = 0.8,
-        max_entities: int = 100_000,
+        policy: DecisionPolicy | None = None,
+        memory: Memory | None = None,
+        label_rule: LabelRule | None = None,
+        states: MutableMapping[str, EntityState] | None = None,
+        clock: Callable[[], float] | None = None,
+        seed: int = 0,
         n_top_features: int = 3,
     ) -> None:
-        self.model = model if model is not None else linear_model.LogisticRegression()
-        self.threshold = threshold
-        self.max_entities = max_entities
+        model = model if model is not None else linear_model.LogisticRegression()
+        if hasattr(model, "_get_params") and "seed" in model._get_params():
+            model = model.clone({"seed": seed})
+        self.model = model
+        self.policy = policy if policy is not None else MemoryPolicy()
+        self.memory = memory if memory is not None else Memory()
+        self.label_rule = label_rule if label_rule is not None else LabelRule()
+        self.states: MutableMapping[str, EntityState] = states if states is not None else {}
+        self.clock = clock
+        self.seed = seed
         self.n_top_features = n_top_features
         self.model_version = 0
-        self._last_features: OrderedDict[str, dict[str, float]] = OrderedDict()
-        self._max_score: dict[str, float] = {}
+        self.counts: Counter[str] = Counter()
 
-    def process_event(self, event: Event) -> Decision:
-        """Score one event and decide whether to act on it."""
-        proba = self.model.predict_proba_one(event.features)
-        score = float(proba.get(True, proba.get(1, 0.0)))
+    # --- events -------------------------------------------------------------------------
+
+    def process_event(self, event: Event, *, position: int | None = None) -> Decision:
+        """Score one event and decide; the entity's state is updated and written back."""
+        return self.process_events([event], positions=[position])[0]
+
+    def process_events(
+        self, events: Sequence[Event], *, positions: Sequence[int | None] | None = None
+    ) -> list[Decision]:
+        """Decide a batch in order: each event sees the state left by the ones before it.
+
+        The model only changes on labels, so the whole batch is scored first, then the
+        policy runs event by event.
+        """
+        scores = self.score_many([e.features for e in events])
+        if positions is None:
+            positions = [None] * len(events)
+        return [
+            self._decide(event, score, position)
+            for event, score, position in zip(events, scores, positions, strict=True)
+        ]
+
+    def score_many(self, rows: Sequence[dict[str, float]]) -> list[float]:
+        """The model's probability of class 1 for each feature dict; no state changes."""
+        predict = getattr(self.model, "predict_proba_many_dicts", None)
+        if predict is not None:  # a model with a batched path of its own
+            return [float(p) for p in predict(rows)]
+        return [_positive(self.model.predict_proba_one(x)) for x in rows]
+
+    def _decide(self, event: Event, score: float, position: int | None) -> Decision:
         entity = event.entity_id
-        previous_max = self._max_score.get(entity)
-        if previous_max is None:
-            reason = "first_seen"
-        elif score >= self.threshold:
-            reason = "above_threshold"
+        state = self.states.get(entity) or EntityState()
+        entity_max = state.max_score(now=event.ts, memory=self.memory)
+        since = None if state.last_action_ts is None else event.ts - state.last_action_ts
+        verdict = self.policy.decide(score=score, entity_max=entity_max, since_last_action=since)
+        if state.already_applied(EVENTS, position):
+            self.counts["events_replayed"] += 1
         else:
-            reason = "below_threshold"
-        self._remember(entity, event.features, score)
+            state.add_score(event.ts, score, self.memory)
+            if verdict.action:
+                state.last_action_ts = event.ts
+            evicted_before = state.evicted_pending
+            state.add_pending(PendingSample(event.ts, score, event.features), self.memory)
+            if self.clock is not None:
+                state.evict_pending(now=self.clock(), memory=self.memory)
+            self.counts["pending_evicted"] += state.evicted_pending - evicted_before
+            state.mark_applied(EVENTS, position)
+            self.states[entity] = state  # written back explicitly, never changed behind it
+            self.counts["events"] += 1
+            self.counts["actions"] += verdict.action
         return Decision(
             event_id=event.event_id,
             entity_id=entity,
             ts=event.ts,
             score=score,
-            action=reason == "above_threshold",
-            reason=reason,
+            action=verdict.action,
+            reason=verdict.reason,
             model_version=self.model_version,
-            entity_max_score=previous_max,
-            rise=None if previous_max is None else score - previous_max,
-            top_features=self._top_features(event.features),
+            entity_max_score=entity_max,
+            rise=None if entity_max is None else score - entity_max,
+            top_features=self.explain(event.features),
         )
 
-    def process_label(self, label: Label) -> list[Any]:
-        """Learn the entity's last scored features with the label's class."""
-        features = self._last_features.get(label.entity_id)
-        if features is not None:
-            self.model.learn_one(features, bool(label.label))
-        return []
+    # --- labels -------------------------------------------------------------------------
 
-    def _remember(self, entity: str, features: dict[str, float], score: float) -> None:
-        self._last_features[entity] = features
-        self._last_features.move_to_end(entity)
-        self._max_score[entity] = max(score, self._max_score.get(entity, -math.inf))
-        while len(self._last_features) > self.max_entities:
-            old, _ = self._last_features.popitem(last=False)
-            self._max_score.pop(old, None)
+    def process_label(self, label: Label, *, position: int | None = None) -> list[LabelFlip]:
+        """Learn what ``label`` makes unambiguous; return signals (label flips)."""
+        entity = label.entity_id
+        state = self.states.get(entity) or EntityState()
+        if state.already_applied(LABELS, position):
+            self.counts["labels_replayed"] += 1
+            return []
+        resolution = resolve_label(
+            state,
+            entity,
+            ts=label.ts,
+            label=label.label,
+            rule=self.label_rule,
+            memory=self.memory,
+        )
+        now = self.clock() if self.clock is not None else label.known_at
+        evicted = state.evict_pending(now=now, memory=self.memory)
+        state.mark_applied(LABELS, position)
+        self.states[entity] = state
+        target = bool(resolution.label)
+        for sample in resolution.learn:
+            self.model.learn_one(sample.features, target)
+        self.counts["labels"] += 1
+        self.counts["samples_learned"] += len(resolution.learn)
+        self.counts["samples_ambiguous"] += resolution.ambiguous
+        self.counts["samples_stale"] += resolution.stale
+        self.counts["labels_late"] += resolution.late_label
+        self.counts["label_flips"] += resolution.flip is not None
+        self.counts["pending_evicted"] += evicted
+        return [resolution.flip] if resolution.flip is not None else []
 
-    def _top_features(self, features: dict[str, float]) -> tuple[FeatureContribution, ...]:
-        weights = getattr(self.model, "weights", {})
-        contributions = [
-            FeatureContribution(name, value, float(weights.get(name, 0.0)) * value)
-            for name, value in features.items()
-        ]
-        contributions.sort(key=lambda c: (-abs(c.contribution), c.name))
-        return tuple(contributions[: self.n_top_features])
+    # --- explanations -------------------------------------------------------------------
+
+    def explain(self, features: dict[str, float]) -> tuple[FeatureContribution, ...]:
+        """The features that pushed the score most (weight × value, in log-odds).
+
+        Works for a linear model with ``weights``, alone or at the end of a River
+        pipeline whose earlier steps transform features; otherwise it names none.
+        """
+        if self.n_top_features <= 0:
+            return ()
+        contribute = getattr(self.model, "contributions_one", None)
+        if contribute is not None:
+            contributions = contribute(features)
+        else:
+            x, model = features, self.model
+            if isinstance(model, compose.Pipeline):
+                *transformers, model = model.steps.values()
+                for step in transformers:
+                    x = step.transform_one(x)
+            weights = getattr(model, "weights", None)
+            if weights is None:
+                return ()
+            contributions = {name: float(weights.get(name, 0.0)) * v for name, v in x.items()}
+        ranked = sorted(contributions.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+        return tuple(
+            FeatureContribution(name, features.get(name, 0.0), contribution)
+            for name, contribution in ranked[: self.n_top_features]
+        )
+
+
+def _positive(proba: dict[Any, float]) -> float:
+    return float(proba.get(True, proba.get(1, 0.0)))

@@ -18,6 +18,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from engine.replay import order_key
+
 __all__ = ["merge_by_time", "synthetic_stream"]
 
 
@@ -73,10 +75,13 @@ def merge_by_time(
 ) -> list[tuple[str, dict[str, Any]]]:
     """Events by ``ts`` and labels by ``reported_ts``, in one stream, as replay sees them.
 
-    >>> merge_by_time([{"ts": 1.0}, {"ts": 3.0}], [{"ts": 1.0, "reported_ts": 2.0}])
-    [('event', {'ts': 1.0}), ('label', {'ts': 1.0, 'reported_ts': 2.0}), ('event', {'ts': 3.0})]
+    >>> merge_by_time([{"ts": 1.0}, {"ts": 2.0}], [{"ts": 1.0, "reported_ts": 2.0}])
+    [('event', {'ts': 1.0}), ('event', {'ts': 2.0}), ('label', {'ts': 1.0, 'reported_ts': 2.0})]
     """
-    tagged = [(e["ts"], 1, i, "event", e) for i, e in enumerate(events)]
-    tagged += [(lb.get("reported_ts", lb["ts"]), 0, i, "label", lb) for i, lb in enumerate(labels)]
+    tagged = [(*order_key("event", e["ts"]), i, "event", e) for i, e in enumerate(events)]
+    tagged += [
+        (*order_key("label", lb["ts"], lb.get("reported_ts")), i, "label", lb)
+        for i, lb in enumerate(labels)
+    ]
     tagged.sort(key=lambda t: t[:3])
     return [(kind, item) for *_, kind, item in tagged]

@@ -1,0 +1,219 @@
+"""Per-entity temporal memory: a small, bounded, picklable value object.
+
+An :class:`EntityState` keeps what the policy and the label rule need about one entity,
+and nothing that grows without bound:
+
+- the max of its scores within the memory window, kept as a monotone queue of
+  ``(ts, score)`` pairs (each newer pair has a lower score), at most
+  ``Memory.max_scores`` long;
+- the ts of its last action;
+- its label timeline, the last ``Memory.max_labels`` labels;
+- pending samples awaiting a label (features as scored, ts, score), at most
+  ``Memory.max_pending`` and at most ``Memory.max_pending_age`` seconds old, with
+  evictions counted;
+- the last applied input position per source, so that an input replayed after a crash
+  is not applied twice.
+
+State is changed only through its methods and handed back whole: callers that keep it in
+a table write it back explicitly after each change.
+
+Examples
+--------
+>>> memory = Memory(window=100.0)
+>>> state = EntityState()
+>>> state.max_score(now=0.0, memory=memory) is None
+True
+>>> state.add_score(0.0, 0.9, memory)
+>>> state.add_score(50.0, 0.4, memory)
+>>> state.max_score(now=60.0, memory=memory), state.max_score(now=120.0, memory=memory)
+(0.9, 0.4)
+>>> EntityState.restore(state.snapshot()) == state
+True
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["EntityState", "Memory", "PendingSample"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Memory:
+    """How much each entity remembers; every bound is per entity.
+
+    Parameters
+    ----------
+    window
+        Seconds of scores the entity's max covers (24 h by default).
+    max_scores
+        Entries of the monotone max queue. Beyond it the two oldest entries merge into
+        one that keeps the higher score and the later ts, so the max is never
+        underestimated (the policy errs towards not acting again).
+    max_labels
+        Labels kept in the timeline.
+    max_pending
+        Samples awaiting a label; the oldest are evicted first.
+    max_pending_age
+        Seconds a sample may wait for a label before it is evicted.
+    """
+
+    window: float = 86_400.0
+    max_scores: int = 64
+    max_labels: int = 16
+    max_pending: int = 256
+    max_pending_age: float = 7 * 86_400.0
+
+    def __post_init__(self) -> None:
+        if self.window <= 0 or self.max_pending_age <= 0:
+            raise ValueError("window and max_pending_age must be positive")
+        if min(self.max_scores, self.max_labels, self.max_pending) < 1:
+            raise ValueError("max_scores, max_labels and max_pending must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSample:
+    """An event's features as they were when it was scored, waiting for a label."""
+
+    ts: float
+    score: float
+    features: dict[str, float]
+
+
+@dataclass(slots=True, eq=True)
+class EntityState:
+    """What one entity's history leaves behind; see the module docstring."""
+
+    n_events: int = 0
+    last_event_ts: float | None = None
+    last_action_ts: float | None = None
+    #: Monotone queue: ts increasing, score strictly decreasing.
+    scores: list[tuple[float, float]] = field(default_factory=list)
+    #: (ts, label), ts increasing, at most ``Memory.max_labels``.
+    labels: list[tuple[float, int]] = field(default_factory=list)
+    #: Sorted by ts.
+    pending: list[PendingSample] = field(default_factory=list)
+    evicted_pending: int = 0
+    merged_scores: int = 0
+    #: Last applied input position (e.g. Kafka offset) per source (e.g. ``"events"``).
+    applied: dict[str, int] = field(default_factory=dict)
+
+    # --- scores -------------------------------------------------------------------------
+
+    def max_score(self, *, now: float, memory: Memory) -> float | None:
+        """The max score seen within ``memory.window`` seconds before ``now``, or ``None``."""
+        horizon = now - memory.window
+        for ts, score in self.scores:  # the first entry still in the window is the max
+            if ts > horizon:
+                return score
+        return None
+
+    def add_score(self, ts: float, score: float, memory: Memory) -> None:
+        """Remember a score; forget those that can no longer be the max."""
+        scores = self.scores
+        if scores and ts < scores[-1][0]:
+            ts = scores[-1][0]  # a late event counts as seen at the latest ts: never lower
+        horizon = ts - memory.window
+        while scores and scores[0][0] <= horizon:
+            scores.pop(0)
+        while scores and scores[-1][1] <= score:
+            scores.pop()
+        scores.append((ts, score))
+        if len(scores) > memory.max_scores:
+            (_, high), (later, _) = scores[0], scores[1]
+            scores[0:2] = [(later, high)]
+            self.merged_scores += 1
+        self.n_events += 1
+        if self.last_event_ts is None or ts > self.last_event_ts:
+            self.last_event_ts = ts
+
+    # --- pending samples ----------------------------------------------------------------
+
+    def add_pending(self, sample: PendingSample, memory: Memory) -> None:
+        """Keep a scored sample until a label says what it was; bounded by count and age."""
+        keys = [p.ts for p in self.pending]
+        self.pending.insert(bisect.bisect_right(keys, sample.ts), sample)
+        self.evict_pending(now=sample.ts, memory=memory)
+
+    def evict_pending(self, *, now: float, memory: Memory) -> int:
+        """Drop samples older than ``max_pending_age`` and beyond ``max_pending``; count them."""
+        horizon = now - memory.max_pending_age
+        keep_from = 0
+        while keep_from < len(self.pending) and self.pending[keep_from].ts < horizon:
+            keep_from += 1
+        keep_from = max(keep_from, len(self.pending) - memory.max_pending)
+        if keep_from:
+            del self.pending[:keep_from]
+            self.evicted_pending += keep_from
+        return keep_from
+
+    def take_pending(self, *, after: float | None, until: float) -> list[PendingSample]:
+        """Remove and return the samples with ``after < ts <= until``, in ts order."""
+        taken, kept = [], []
+        for p in self.pending:
+            inside = p.ts <= until and (after is None or p.ts > after)
+            (taken if inside else kept).append(p)
+        self.pending = kept
+        return taken
+
+    # --- labels -------------------------------------------------------------------------
+
+    @property
+    def last_label(self) -> tuple[float, int] | None:
+        """The latest label by ts, or ``None``."""
+        return self.labels[-1] if self.labels else None
+
+    def add_label(self, ts: float, label: int, memory: Memory) -> tuple[float, int] | None:
+        """Insert a label into the timeline; return the one before it (by ts), if any."""
+        index = bisect.bisect_right([t for t, _ in self.labels], ts)
+        previous = self.labels[index - 1] if index else None
+        self.labels.insert(index, (ts, label))
+        if len(self.labels) > memory.max_labels:
+            del self.labels[: len(self.labels) - memory.max_labels]
+        return previous
+
+    # --- positions ----------------------------------------------------------------------
+
+    def already_applied(self, source: str, position: int | None) -> bool:
+        """True if an input at ``position`` of ``source`` was applied before."""
+        if position is None:
+            return False
+        last = self.applied.get(source)
+        return last is not None and position <= last
+
+    def mark_applied(self, source: str, position: int | None) -> None:
+        if position is not None:
+            self.applied[source] = position
+
+    # --- persistence --------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """A plain, JSON-ready copy of the state (nothing shared with it)."""
+        return {
+            "n_events": self.n_events,
+            "last_event_ts": self.last_event_ts,
+            "last_action_ts": self.last_action_ts,
+            "scores": [list(s) for s in self.scores],
+            "labels": [list(lb) for lb in self.labels],
+            "pending": [[p.ts, p.score, dict(p.features)] for p in self.pending],
+            "evicted_pending": self.evicted_pending,
+            "merged_scores": self.merged_scores,
+            "applied": dict(self.applied),
+        }
+
+    @classmethod
+    def restore(cls, snapshot: dict[str, Any]) -> EntityState:
+        """Rebuild a state from :meth:`snapshot`'s output."""
+        return cls(
+            n_events=snapshot["n_events"],
+            last_event_ts=snapshot["last_event_ts"],
+            last_action_ts=snapshot["last_action_ts"],
+            scores=[(float(t), float(s)) for t, s in snapshot["scores"]],
+            labels=[(float(t), int(y)) for t, y in snapshot["labels"]],
+            pending=[PendingSample(float(t), float(s), dict(f)) for t, s, f in snapshot["pending"]],
+            evicted_pending=snapshot["evicted_pending"],
+            merged_scores=snapshot["merged_scores"],
+            applied=dict(snapshot["applied"]),
+        )
