@@ -18,7 +18,7 @@ import logging
 import faust
 
 from engine.scorer import Scorer
-from streams.process import InputRecord, MessageProcessor
+from streams.process import InputRecord, MessageProcessor, build_scorer
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -43,9 +43,7 @@ def create_app(settings: Settings, *, scorer: Scorer | None = None) -> faust.App
         datadir=str(settings.data_dir / settings.group_id),
         store="memory://",
     )
-    processor = MessageProcessor(
-        settings, scorer if scorer is not None else Scorer(threshold=settings.action_threshold)
-    )
+    processor = MessageProcessor(settings, scorer if scorer is not None else build_scorer(settings))
     inputs = app.topic(
         settings.events_topic,
         settings.labels_topic,

@@ -32,10 +32,13 @@ from engine.events import (
     decode_label,
     encode,
 )
+from engine.labels import LabelRule
+from engine.policy import DecisionPolicy, MemoryPolicy, NaivePolicy
 from engine.scorer import Scorer
+from engine.state import Memory
 from streams.settings import Settings
 
-__all__ = ["InputRecord", "MessageProcessor", "OutputRecord"]
+__all__ = ["InputRecord", "MessageProcessor", "OutputRecord", "build_scorer"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,25 @@ class OutputRecord:
     topic: str
     key: bytes | None
     value: bytes
+
+
+def build_scorer(settings: Settings, *, policy: str | None = None, seed: int = 0) -> Scorer:
+    """The engine's :class:`Scorer` as ``settings`` configure it (worker and replay alike)."""
+    chosen: DecisionPolicy
+    if (policy or settings.policy) == "naive":
+        chosen = NaivePolicy(threshold=settings.action_threshold)
+    else:
+        chosen = MemoryPolicy(
+            threshold=settings.action_threshold,
+            min_rise=settings.min_rise,
+            cooldown=settings.cooldown_seconds,
+        )
+    return Scorer(
+        policy=chosen,
+        memory=Memory(window=settings.memory_window_seconds),
+        label_rule=LabelRule(first_label_lookback=settings.first_label_lookback_seconds),
+        seed=seed,
+    )
 
 
 class MessageProcessor:
@@ -89,7 +111,7 @@ class MessageProcessor:
         event = decode_event(
             record.value, key=record.key, max_bytes=self.settings.max_message_bytes
         )
-        decision = self.scorer.process_event(event)
+        decision = self.scorer.process_event(event, position=record.offset)
         self.counts["events"] += 1
         self.counts[f"reason.{decision.reason}"] += 1
         self.counts["actions"] += decision.action
@@ -106,10 +128,13 @@ class MessageProcessor:
         if label.reported_ts is None and record.timestamp is not None:
             # Online, a label is known from the moment Kafka received it (CONTRACT.md).
             label = replace(label, reported_ts=max(label.ts, record.timestamp))
-        signals = self.scorer.process_label(label)
+        signals = self.scorer.process_label(label, position=record.offset)
         self.counts["labels"] += 1
         return [
-            OutputRecord(self.settings.alerts_topic, None, encode(signal)) for signal in signals
+            OutputRecord(
+                self.settings.alerts_topic, label.entity_id.encode("utf-8"), encode(s.to_alert())
+            )
+            for s in signals
         ]
 
     def _dead_letter(

@@ -48,6 +48,12 @@ class Settings:
     #: Where the worker keeps local state (Faust's datadir).
     data_dir: Path = field(default_factory=lambda: Path("~/.local/state/vigil").expanduser())
     action_threshold: float = 0.8
+    #: ``memory`` acts on rises over the entity's max; ``naive`` on every high score.
+    policy: str = "memory"
+    min_rise: float = 0.1
+    cooldown_seconds: float = 3600.0
+    memory_window_seconds: float = 86_400.0
+    first_label_lookback_seconds: float = 86_400.0
     max_message_bytes: int = MAX_MESSAGE_BYTES
     log_level: str = "info"
 
@@ -79,6 +85,15 @@ class Settings:
             raise SettingsError(
                 f"VIGIL_ACTION_THRESHOLD: must be within [0, 1], got {self.action_threshold}"
             )
+        if self.policy not in {"memory", "naive"}:
+            raise SettingsError(f"VIGIL_POLICY: expected memory or naive, got {self.policy!r}")
+        if self.min_rise < 0 or self.cooldown_seconds < 0 or self.first_label_lookback_seconds < 0:
+            raise SettingsError(
+                "VIGIL_MIN_RISE, VIGIL_COOLDOWN_SECONDS and VIGIL_FIRST_LABEL_LOOKBACK_SECONDS "
+                "must not be negative"
+            )
+        if self.memory_window_seconds <= 0:
+            raise SettingsError("VIGIL_MEMORY_WINDOW_SECONDS: must be positive")
         if self.max_message_bytes < 1:
             raise SettingsError("VIGIL_MAX_MESSAGE_BYTES: must be at least 1")
         topics = [
@@ -128,6 +143,11 @@ ENVIRONMENT: dict[str, str] = {
     "group_id": "VIGIL_GROUP_ID",
     "data_dir": "VIGIL_DATA_DIR",
     "action_threshold": "VIGIL_ACTION_THRESHOLD",
+    "policy": "VIGIL_POLICY",
+    "min_rise": "VIGIL_MIN_RISE",
+    "cooldown_seconds": "VIGIL_COOLDOWN_SECONDS",
+    "memory_window_seconds": "VIGIL_MEMORY_WINDOW_SECONDS",
+    "first_label_lookback_seconds": "VIGIL_FIRST_LABEL_LOOKBACK_SECONDS",
     "max_message_bytes": "VIGIL_MAX_MESSAGE_BYTES",
     "log_level": "VIGIL_LOG_LEVEL",
 }
