@@ -11,8 +11,8 @@ reason                        action  when
 ============================  ======  ==================================================
 ``below_threshold``           no      score < threshold
 ``first_seen``                yes     score ≥ threshold, no score of the entity in window
-``rise_over_entity_max``      yes     score ≥ threshold and score − max ≥ min_rise
-``no_rise_over_entity_max``   no      score ≥ threshold but score − max < min_rise
+``rise_over_entity_max``      yes     score ≥ threshold and score - max ≥ min_rise
+``no_rise_over_entity_max``   no      score ≥ threshold but score - max < min_rise
 ``cooldown``                  no      it would act, but the entity was acted on less
                                       than ``cooldown`` seconds ago
 ``above_threshold``           yes     (naive policy only) score ≥ threshold

@@ -135,7 +135,9 @@ class Scorer:
             if verdict.action:
                 state.last_action_ts = event.ts
             evicted_before = state.evicted_pending
-            state.add_pending(PendingSample(event.ts, score, event.features), self.memory)
+            # A copy: what is learned later is exactly what was scored now.
+            sample = PendingSample(event.ts, score, dict(event.features))
+            state.add_pending(sample, self.memory)
             if self.clock is not None:
                 state.evict_pending(now=self.clock(), memory=self.memory)
             self.counts["pending_evicted"] += state.evicted_pending - evicted_before
@@ -192,7 +194,7 @@ class Scorer:
     # --- explanations -------------------------------------------------------------------
 
     def explain(self, features: dict[str, float]) -> tuple[FeatureContribution, ...]:
-        """The features that pushed the score most (weight × value, in log-odds).
+        """The features that pushed the score most (weight * value, in log-odds).
 
         Works for a linear model with ``weights``, alone or at the end of a River
         pipeline whose earlier steps transform features; otherwise it names none.

@@ -133,17 +133,19 @@ class EntityState:
 
     def add_pending(self, sample: PendingSample, memory: Memory) -> None:
         """Keep a scored sample until a label says what it was; bounded by count and age."""
-        keys = [p.ts for p in self.pending]
-        self.pending.insert(bisect.bisect_right(keys, sample.ts), sample)
+        if not self.pending or sample.ts >= self.pending[-1].ts:
+            self.pending.append(sample)  # the usual case: events in time order
+        else:
+            keys = [p.ts for p in self.pending]
+            self.pending.insert(bisect.bisect_right(keys, sample.ts), sample)
         self.evict_pending(now=sample.ts, memory=memory)
 
     def evict_pending(self, *, now: float, memory: Memory) -> int:
         """Drop samples older than ``max_pending_age`` and beyond ``max_pending``; count them."""
         horizon = now - memory.max_pending_age
-        keep_from = 0
+        keep_from = max(0, len(self.pending) - memory.max_pending)
         while keep_from < len(self.pending) and self.pending[keep_from].ts < horizon:
             keep_from += 1
-        keep_from = max(keep_from, len(self.pending) - memory.max_pending)
         if keep_from:
             del self.pending[:keep_from]
             self.evicted_pending += keep_from

@@ -1,0 +1,114 @@
+"""EntityState: the max in the window, bounds under adversarial streams, snapshots."""
+
+from __future__ import annotations
+
+import pickle
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.state import EntityState, Memory, PendingSample
+
+gaps = st.lists(st.tuples(st.floats(0, 50), st.floats(0, 1)), min_size=1, max_size=200)
+
+
+def stream(steps: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    ts, out = 0.0, []
+    for gap, score in steps:
+        ts += gap
+        out.append((ts, score))
+    return out
+
+
+@given(gaps)
+def test_max_score_is_the_max_over_the_window(steps: list[tuple[float, float]]) -> None:
+    memory = Memory(window=100.0, max_scores=1000)
+    state = EntityState()
+    seen: list[tuple[float, float]] = []
+    for ts, score in stream(steps):
+        expected = max((s for t, s in seen if t > ts - 100.0), default=None)
+        assert state.max_score(now=ts, memory=memory) == expected
+        state.add_score(ts, score, memory)
+        seen.append((ts, score))
+
+
+@given(gaps)
+def test_a_bounded_queue_never_underestimates_the_max(steps: list[tuple[float, float]]) -> None:
+    memory = Memory(window=100.0, max_scores=3)
+    state = EntityState()
+    seen: list[tuple[float, float]] = []
+    for ts, score in stream(steps):
+        true_max = max((s for t, s in seen if t > ts - 100.0), default=None)
+        kept = state.max_score(now=ts, memory=memory)
+        if true_max is not None:
+            assert kept is not None and kept >= true_max
+        state.add_score(ts, score, memory)
+        seen.append((ts, score))
+        assert len(state.scores) <= 3
+
+
+def test_one_entity_with_a_million_events_stays_bounded() -> None:
+    memory = Memory(window=3600.0, max_scores=64, max_pending=256)
+    state = EntityState()
+    for i in range(1_000_000):
+        ts = float(i)
+        score = 1.0 - (i % 1000) / 1000  # falling runs: the worst case for a monotone queue
+        state.add_score(ts, score, memory)
+        state.add_pending(PendingSample(ts, score, {"x": 1.0}), memory)
+    assert len(state.scores) <= 64
+    assert len(state.pending) == 256
+    assert state.evicted_pending == 1_000_000 - 256
+    assert state.n_events == 1_000_000
+
+
+def test_pending_samples_expire_by_age_and_are_counted() -> None:
+    memory = Memory(max_pending_age=10.0)
+    state = EntityState()
+    for ts in (0.0, 5.0, 20.0):
+        state.add_pending(PendingSample(ts, 0.1, {}), memory)
+    assert [p.ts for p in state.pending] == [20.0]
+    assert state.evicted_pending == 2
+
+
+def test_out_of_order_samples_are_kept_sorted() -> None:
+    memory = Memory()
+    state = EntityState()
+    for ts in (3.0, 1.0, 2.0):
+        state.add_pending(PendingSample(ts, 0.1, {}), memory)
+    assert [p.ts for p in state.pending] == [1.0, 2.0, 3.0]
+    assert [p.ts for p in state.take_pending(after=1.0, until=2.5)] == [2.0]
+    assert [p.ts for p in state.pending] == [1.0, 3.0]
+
+
+def test_the_label_timeline_is_bounded_and_ordered() -> None:
+    memory = Memory(max_labels=3)
+    state = EntityState()
+    for ts in (5.0, 1.0, 9.0, 7.0, 3.0):
+        state.add_label(ts, 1, memory)
+    assert [t for t, _ in state.labels] == [5.0, 7.0, 9.0]
+
+
+def test_positions_applied_are_remembered_per_source() -> None:
+    state = EntityState()
+    state.mark_applied("events", 10)
+    assert state.already_applied("events", 10) and state.already_applied("events", 3)
+    assert not state.already_applied("events", 11)
+    assert not state.already_applied("labels", 1)
+    assert not state.already_applied("events", None)
+
+
+@settings(max_examples=50)
+@given(gaps)
+def test_snapshot_restore_and_pickle_round_trip(steps: list[tuple[float, float]]) -> None:
+    memory = Memory(window=100.0, max_scores=4, max_pending=5)
+    state = EntityState()
+    for ts, score in stream(steps):
+        state.add_score(ts, score, memory)
+        state.add_pending(PendingSample(ts, score, {"f": score}), memory)
+    state.add_label(10.0, 1, memory)
+    state.mark_applied("events", len(steps))
+    assert EntityState.restore(state.snapshot()) == state
+    assert pickle.loads(pickle.dumps(state)) == state
+    import orjson
+
+    assert EntityState.restore(orjson.loads(orjson.dumps(state.snapshot()))) == state
