@@ -18,7 +18,7 @@ Examples
 []
 >>> d = scorer.process_event(Event("e-2", "acct-1", 12.0, {"amount": 3.0}))
 >>> round(d.score, 3), d.action, d.reason, d.entity_max_score, round(d.rise, 3)
-(0.512, False, 'below_threshold', 0.5, 0.012)
+(0.501, False, 'below_threshold', 0.5, 0.001)
 >>> d.top_features[0].name
 'amount'
 """
@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
-from river import compose, linear_model
+from river import compose, linear_model, preprocessing
 
 from engine.events import Decision, Event, FeatureContribution, Label
 from engine.labels import LabelFlip, LabelRule, resolve_label
@@ -48,7 +48,8 @@ class Scorer:
     Parameters
     ----------
     model
-        Any River binary classifier (or pipeline); River's ``LogisticRegression`` by default.
+        Any River binary classifier (or pipeline); by default River's ``StandardScaler``
+        followed by ``LogisticRegression``, so that features of any scale learn alike.
     policy
         A :class:`~engine.policy.DecisionPolicy`; the memory policy by default.
     memory
@@ -79,7 +80,8 @@ class Scorer:
         seed: int = 0,
         n_top_features: int = 3,
     ) -> None:
-        model = model if model is not None else linear_model.LogisticRegression()
+        if model is None:
+            model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
         if hasattr(model, "_get_params") and "seed" in model._get_params():
             model = model.clone({"seed": seed})
         self.model = model

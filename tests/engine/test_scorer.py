@@ -175,13 +175,17 @@ def test_an_input_replayed_at_the_same_position_is_not_applied_twice() -> None:
 
 def test_decisions_explain_themselves() -> None:
     scorer = Scorer()
-    for i in range(50):
-        scorer.process_event(Event(f"e-{i}", "a", float(i), {"up": 1.0, "down": 0.0}))
-        scorer.process_label(Label("a", float(i), 1))
-    d = scorer.process_event(Event("e-x", "a", 60.0, {"up": 2.0, "zero": 0.0}))
-    assert d.top_features[0].name == "up" and d.top_features[0].value == 2.0
+    for i in range(200):
+        up = float(i % 5)
+        scorer.process_event(Event(f"e-{i}", f"a{i}", float(i), {"up": up, "flat": 1.0}))
+        scorer.process_label(Label(f"a{i}", float(i), int(up > 2)))
+    d = scorer.process_event(Event("e-x", "b", 300.0, {"up": 4.0, "flat": 1.0}))
+    assert [f.name for f in d.top_features] == ["up", "flat"] and d.top_features[0].value == 4.0
     assert d.top_features[0].contribution > 0
-    assert d.rise == pytest.approx(d.score - d.entity_max_score)
+    assert d.entity_max_score is None and d.rise is None
+    again = scorer.process_event(Event("e-y", "b", 301.0, {"up": 0.0, "flat": 1.0}))
+    assert again.entity_max_score == d.score
+    assert again.rise == pytest.approx(again.score - d.score) and again.rise < 0
 
 
 def test_a_model_with_a_seed_is_seeded() -> None:
