@@ -1,0 +1,96 @@
+"""Per-event cost of the engine: ``Scorer.process_event`` and ``process_events`` per event.
+
+Baseline, measured in the same run: the model's own ``predict_proba_one`` on the same
+features, so the table shows what the engine adds around the model (state, policy,
+explanation). Several runs, medians; no number here is asserted anywhere.
+
+    .venv/bin/python -m benchmarks.bench_scorer [--events 20000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from engine.events import parse_event
+from engine.scorer import Scorer
+from engine.simulate import synthetic_stream
+
+
+def _events(n: int, seed: int):
+    events, _ = synthetic_stream(n_entities=max(10, n // 20), n_events=n, seed=seed)
+    return [parse_event(e) for e in events]
+
+
+def _warm_scorer(seed: int) -> Scorer:
+    """A scorer whose model has learned something, as in production."""
+    from engine.events import parse_label
+    from engine.replay import order_inputs, replay
+
+    events, labels = synthetic_stream(n_entities=100, n_events=3000, seed=seed + 1)
+    scorer = Scorer(seed=seed)
+    inputs = order_inputs(
+        events=[(i, parse_event(e)) for i, e in enumerate(events)],
+        labels=[(i, parse_label(lb)) for i, lb in enumerate(labels)],
+    )
+    for _ in replay(inputs, scorer):
+        pass
+    scorer.states.clear()
+    return scorer
+
+
+def measure(n_events: int, runs: int, seed: int) -> dict[str, list[float]]:
+    events = _events(n_events, seed)
+    results: dict[str, list[float]] = {}
+
+    def record(name: str, seconds: float) -> None:
+        results.setdefault(name, []).append(seconds / n_events * 1e6)
+
+    for _ in range(runs):
+        scorer = _warm_scorer(seed)
+        model = scorer.model
+        began = time.perf_counter()
+        for e in events:
+            model.predict_proba_one(e.features)
+        record("baseline: model.predict_proba_one", time.perf_counter() - began)
+
+        scorer = _warm_scorer(seed)
+        began = time.perf_counter()
+        for e in events:
+            scorer.process_event(e)
+        record("Scorer.process_event", time.perf_counter() - began)
+
+        for size in (64, 256):
+            scorer = _warm_scorer(seed)
+            began = time.perf_counter()
+            for start in range(0, n_events, size):
+                scorer.process_events(events[start : start + size])
+            record(f"Scorer.process_events (batch {size})", time.perf_counter() - began)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    results = measure(args.events, args.runs, args.seed)
+    baseline = statistics.median(results["baseline: model.predict_proba_one"])
+    print(
+        f"{args.events} events, {args.runs} runs, median µs per event "
+        "(default model: StandardScaler | LogisticRegression)\n"
+    )
+    print(f"| {'what':<40} | µs/event (median) | min-max | ratio to baseline |")
+    print(f"|{'-' * 42}|-------------------|---------|-------------------|")
+    for name, values in results.items():
+        median = statistics.median(values)
+        print(
+            f"| {name:<40} | {median:17.1f} | {min(values):.1f}-{max(values):.1f} | "
+            f"{median / baseline:17.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
