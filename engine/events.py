@@ -32,12 +32,15 @@ __all__ = [
     "MAX_FEATURES",
     "MAX_MESSAGE_BYTES",
     "MAX_RAW_IN_DEAD_LETTER",
+    "Alert",
+    "AlertKind",
     "Decision",
     "DecodeError",
     "Event",
     "FeatureContribution",
     "InputError",
     "Label",
+    "Severity",
     "Stage",
     "ValidationError",
     "dead_letter",
@@ -58,6 +61,10 @@ MAX_RAW_IN_DEAD_LETTER = 1_048_576
 MAX_FEATURES = 1024
 
 Stage = Literal["decode", "validate", "score", "produce"]
+AlertKind = Literal[
+    "concept_drift", "data_drift", "prediction_drift", "label_drift", "frozen_predictions"
+]
+Severity = Literal["info", "warning", "critical"]
 
 
 class InputError(ValueError):
@@ -143,6 +150,29 @@ class Decision:
                 {"name": f.name, "value": f.value, "contribution": f.contribution}
                 for f in self.top_features
             ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something about the model or the data needs a person's attention (CONTRACT.md)."""
+
+    kind: AlertKind
+    ts: float
+    severity: Severity
+    detail: dict[str, Any]
+    entity_id: str | None = None
+    feature: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The alert as the JSON object ``CONTRACT.md`` describes."""
+        return {
+            "kind": self.kind,
+            "ts": self.ts,
+            "severity": self.severity,
+            "entity_id": self.entity_id,
+            "feature": self.feature,
+            "detail": self.detail,
         }
 
 

@@ -7,8 +7,8 @@ previous label (the latest one before ``ts``):
 - **same class** as the previous label: the class did not change in between (as far as
   anyone can know), so the samples between the two labels are learned with ``y``;
 - **different class**: the entity changed class at an unknown moment in between, so
-  those samples are **ambiguous** and are *not* learned; they are counted and a
-  :class:`LabelFlip` signal goes to the alert layer;
+  those samples are **ambiguous** and are *not* learned; they are counted, and the
+  flip feeds the contradiction-rate monitor of the alert layer;
 - **no previous label** (the entity's first): samples at most ``first_label_lookback``
   seconds before ``ts`` are learned with ``y``; older ones are dropped as *stale*, since
   the entity may have changed class before anyone looked;
@@ -39,7 +39,6 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from engine.state import EntityState, Memory, PendingSample
 
@@ -66,7 +65,7 @@ class LabelRule:
 
 @dataclass(frozen=True, slots=True)
 class LabelFlip:
-    """An entity's label changed between two labels: the signal behind ``label_drift``."""
+    """An entity's label changed between two labels (counted; feeds ``label_drift``)."""
 
     entity_id: str
     ts_before: float
@@ -75,30 +74,13 @@ class LabelFlip:
     label: int
     ambiguous_samples: int
 
-    def to_alert(self) -> dict[str, Any]:
-        """The flip as an ``alerts`` record of CONTRACT.md."""
-        return {
-            "kind": "label_drift",
-            "ts": self.ts,
-            "severity": "info",
-            "entity_id": self.entity_id,
-            "feature": None,
-            "detail": {
-                "signal": "label_flip",
-                "label_before": self.label_before,
-                "ts_before": self.ts_before,
-                "label_after": self.label,
-                "ts_after": self.ts,
-                "ambiguous_samples": self.ambiguous_samples,
-            },
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """What one label did: samples to learn with ``label``, and what was not learned."""
 
     label: int
+    previous_label: int | None = None
     learn: list[PendingSample] = field(default_factory=list)
     ambiguous: int = 0
     stale: int = 0
@@ -119,18 +101,18 @@ def resolve_label(
     last = state.last_label
     if last is not None and ts < last[0]:
         state.add_label(ts, label, memory)
-        return Resolution(label, late_label=True)
+        return Resolution(label, previous_label=None, late_label=True)
     previous = state.add_label(ts, label, memory)
     samples = state.take_pending(after=None, until=ts)
     if previous is None:
         horizon = ts - rule.first_label_lookback
         learn = [s for s in samples if s.ts >= horizon]
-        return Resolution(label, learn=learn, stale=len(samples) - len(learn))
+        return Resolution(label, None, learn=learn, stale=len(samples) - len(learn))
     between = [s for s in samples if s.ts > previous[0]]
     stale = len(samples) - len(between)
     if previous[1] == label:
-        return Resolution(label, learn=between, stale=stale)
+        return Resolution(label, previous[1], learn=between, stale=stale)
     flip = LabelFlip(entity_id, previous[0], previous[1], ts, label, len(between))
     if rule.learn_ambiguous:
-        return Resolution(label, learn=between, stale=stale, flip=flip)
-    return Resolution(label, ambiguous=len(between), stale=stale, flip=flip)
+        return Resolution(label, previous[1], learn=between, stale=stale, flip=flip)
+    return Resolution(label, previous[1], ambiguous=len(between), stale=stale, flip=flip)

@@ -64,7 +64,7 @@ def order_inputs(
 def replay(
     inputs: Iterable[ReplayInput], scorer: Scorer, *, batch_size: int = 256
 ) -> Iterator[tuple[Literal["decision", "alert"], dict[str, Any]]]:
-    """Yield ``("decision", dict)`` per event and ``("alert", dict)`` per signal, in order.
+    """Yield ``("decision", dict)`` per event and ``("alert", dict)`` per alert, in order.
 
     Consecutive events are handed to :meth:`Scorer.process_events` in batches of up to
     ``batch_size``, as the online worker does; a label ends a batch.
@@ -78,6 +78,8 @@ def replay(
         positions.clear()
         for decision in decisions:
             yield "decision", decision.to_dict()
+        for alert in scorer.take_alerts():
+            yield "alert", alert.to_dict()
 
     for entry in inputs:
         if isinstance(entry.item, Event):
@@ -87,6 +89,6 @@ def replay(
                 yield from flush()
             continue
         yield from flush()
-        for signal in scorer.process_label(entry.item, position=entry.position):
-            yield "alert", signal.to_alert()
+        for alert in scorer.process_label(entry.item, position=entry.position):
+            yield "alert", alert.to_dict()
     yield from flush()

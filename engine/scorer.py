@@ -31,8 +31,9 @@ from typing import Any
 
 from river import compose, linear_model, preprocessing
 
-from engine.events import Decision, Event, FeatureContribution, Label
-from engine.labels import LabelFlip, LabelRule, resolve_label
+from engine.events import Alert, Decision, Event, FeatureContribution, Label
+from engine.labels import LabelRule, resolve_label
+from engine.monitors import Monitors, MonitorSettings
 from engine.policy import DecisionPolicy, MemoryPolicy
 from engine.state import EntityState, Memory, PendingSample
 
@@ -66,6 +67,9 @@ class Scorer:
         Passed to the model when it takes a ``seed``.
     n_top_features
         How many features each decision names as pushing its score most.
+    monitors
+        The drift and frozen-prediction monitors; by default :class:`Monitors` with the
+        policy's threshold and the memory window.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class Scorer:
         clock: Callable[[], float] | None = None,
         seed: int = 0,
         n_top_features: int = 3,
+        monitors: Monitors | None = None,
     ) -> None:
         if model is None:
             model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
@@ -94,6 +99,21 @@ class Scorer:
         self.n_top_features = n_top_features
         self.model_version = 0
         self.counts: Counter[str] = Counter()
+        self.monitors = (
+            monitors
+            if monitors is not None
+            else Monitors(
+                MonitorSettings(
+                    threshold=self.policy.threshold, memory_window=self.memory.window, seed=seed
+                )
+            )
+        )
+        self._alerts: list[Alert] = []
+
+    def take_alerts(self) -> list[Alert]:
+        """The alerts raised while processing events since the last call (then cleared)."""
+        alerts, self._alerts = self._alerts, []
+        return alerts
 
     # --- events -------------------------------------------------------------------------
 
@@ -144,6 +164,14 @@ class Scorer:
                 state.evict_pending(now=self.clock(), memory=self.memory)
             self.counts["pending_evicted"] += state.evicted_pending - evicted_before
             state.mark_applied(EVENTS, position)
+            self._alerts += self.monitors.observe_event(
+                entity_id=entity,
+                ts=event.ts,
+                features=event.features,
+                score=score,
+                state=state,
+                n_entities=len(self.states) + (entity not in self.states),
+            )
             self.states[entity] = state  # written back explicitly, never changed behind it
             self.counts["events"] += 1
             self.counts["actions"] += verdict.action
@@ -162,8 +190,8 @@ class Scorer:
 
     # --- labels -------------------------------------------------------------------------
 
-    def process_label(self, label: Label, *, position: int | None = None) -> list[LabelFlip]:
-        """Learn what ``label`` makes unambiguous; return signals (label flips)."""
+    def process_label(self, label: Label, *, position: int | None = None) -> list[Alert]:
+        """Learn what ``label`` makes unambiguous; return the alerts it raises."""
         entity = label.entity_id
         state = self.states.get(entity) or EntityState()
         if state.already_applied(LABELS, position):
@@ -191,7 +219,13 @@ class Scorer:
         self.counts["labels_late"] += resolution.late_label
         self.counts["label_flips"] += resolution.flip is not None
         self.counts["pending_evicted"] += evicted
-        return [resolution.flip] if resolution.flip is not None else []
+        alerts = self.monitors.observe_label(
+            ts=label.ts, label=label.label, previous=resolution.previous_label
+        )
+        alerts += self.monitors.observe_learned(
+            ts=label.ts, scores=[s.score for s in resolution.learn], label=label.label
+        )
+        return alerts
 
     # --- explanations -------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ and nothing that grows without bound:
   ``Memory.max_pending`` and at most ``Memory.max_pending_age`` seconds old, with
   evictions counted;
 - the last applied input position per source, so that an input replayed after a crash
-  is not applied twice.
+  is not applied twice;
+- its current run of high, barely moving scores, and whether it is frozen.
 
 State is changed only through its methods and handed back whole: callers that keep it in
 a table write it back explicitly after each change.
@@ -99,6 +100,10 @@ class EntityState:
     merged_scores: int = 0
     #: Last applied input position (e.g. Kafka offset) per source (e.g. ``"events"``).
     applied: dict[str, int] = field(default_factory=dict)
+    #: The current run of high scores that barely move: (length, start ts, low, high).
+    high_run: tuple[int, float, float, float] | None = None
+    #: Whether the entity's predictions are frozen now (see engine.monitors.frozen).
+    frozen: bool = False
 
     # --- scores -------------------------------------------------------------------------
 
@@ -203,6 +208,8 @@ class EntityState:
             "evicted_pending": self.evicted_pending,
             "merged_scores": self.merged_scores,
             "applied": dict(self.applied),
+            "high_run": None if self.high_run is None else list(self.high_run),
+            "frozen": self.frozen,
         }
 
     @classmethod
@@ -218,4 +225,8 @@ class EntityState:
             evicted_pending=snapshot["evicted_pending"],
             merged_scores=snapshot["merged_scores"],
             applied=dict(snapshot["applied"]),
+            high_run=None
+            if snapshot.get("high_run") is None
+            else (int(snapshot["high_run"][0]), *map(float, snapshot["high_run"][1:])),
+            frozen=bool(snapshot.get("frozen", False)),
         )

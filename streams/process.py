@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from engine.events import (
+    Alert,
     InputError,
     Stage,
     dead_letter,
@@ -115,10 +116,10 @@ class MessageProcessor:
         self.counts["events"] += 1
         self.counts[f"reason.{decision.reason}"] += 1
         self.counts["actions"] += decision.action
+        key = event.entity_id.encode("utf-8")
         return [
-            OutputRecord(
-                self.settings.decisions_topic, event.entity_id.encode("utf-8"), encode(decision)
-            )
+            OutputRecord(self.settings.decisions_topic, key, encode(decision)),
+            *self._alerts(self.scorer.take_alerts()),
         ]
 
     def _process_label(self, record: InputRecord) -> list[OutputRecord]:
@@ -128,13 +129,20 @@ class MessageProcessor:
         if label.reported_ts is None and record.timestamp is not None:
             # Online, a label is known from the moment Kafka received it (CONTRACT.md).
             label = replace(label, reported_ts=max(label.ts, record.timestamp))
-        signals = self.scorer.process_label(label, position=record.offset)
+        alerts = self.scorer.process_label(label, position=record.offset)
         self.counts["labels"] += 1
+        return self._alerts(alerts)
+
+    def _alerts(self, alerts: list[Alert]) -> list[OutputRecord]:
+        """Alerts keyed by their entity, or by their kind when they have none."""
+        self.counts["alerts"] += len(alerts)
         return [
             OutputRecord(
-                self.settings.alerts_topic, label.entity_id.encode("utf-8"), encode(s.to_alert())
+                self.settings.alerts_topic,
+                (alert.entity_id or alert.kind).encode("utf-8"),
+                encode(alert),
             )
-            for s in signals
+            for alert in alerts
         ]
 
     def _dead_letter(

@@ -128,10 +128,9 @@ def test_nothing_is_learned_from_an_ambiguous_window() -> None:
     scorer = Scorer(model=model, label_rule=LabelRule(first_label_lookback=1e9))
     for i, ts in enumerate([1.0, 2.0, 3.0, 4.0, 5.0]):
         scorer.process_event(ev(i, "a", ts, 0.1, t=ts))
-    assert scorer.process_label(Label("a", 2.5, 0)) == []
-    flips = scorer.process_label(Label("a", 4.5, 1))
+    scorer.process_label(Label("a", 2.5, 0))
+    scorer.process_label(Label("a", 4.5, 1))
     assert [(x["t"], y) for x, y in model.learned] == [(1.0, False), (2.0, False)]
-    assert len(flips) == 1 and flips[0].ambiguous_samples == 2
     assert scorer.counts["samples_ambiguous"] == 2 and scorer.counts["label_flips"] == 1
 
 

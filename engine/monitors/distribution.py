@@ -1,0 +1,145 @@
+"""Has a distribution moved? A reference window against a recent one, by PSI.
+
+The population stability index compares the share of values in each bin of the
+reference window (its first ``reference_size`` values) with the share in the recent
+window (the last ``window_size`` values):
+
+    PSI = sum (recent_i - reference_i) · ln(recent_i / reference_i)
+
+Bins are the reference's deciles; shares are floored at 1e-4 so an empty bin does not
+give infinity. By custom, PSI < 0.1 is no change, 0.1-0.25 a moderate one, > 0.25 a
+significant one; :class:`DistributionDrift` turns PSI into a level with hysteresis
+(``warning`` from ``warn_at``, ``critical`` from ``critical_at``, ``clear`` only
+below ``clear_below``). Memory is two fixed arrays per variable.
+
+Examples
+--------
+>>> import random
+>>> rng = random.Random(1)
+>>> d = DistributionDrift(reference_size=1000, window_size=1000, check_every=250)
+>>> levels = [d.update(rng.gauss(0, 1)) for _ in range(3000)]
+>>> [lv for lv in levels if lv is not None][-1], round(d.psi, 3)
+('clear', 0.018)
+>>> levels = [d.update(rng.gauss(1.5, 1)) for _ in range(1500)]
+>>> [lv for lv in levels if lv is not None][-1], d.psi > 0.5
+('critical', True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.monitors.gate import Level
+
+__all__ = ["DistributionDrift", "psi"]
+
+_FLOOR = 1e-4
+
+
+def psi(
+    reference: np.ndarray,
+    recent: np.ndarray,
+    *,
+    bins: int = 10,
+    extra_edges: tuple[float, ...] = (),
+) -> float:
+    """The population stability index of ``recent`` against ``reference``.
+
+    ``extra_edges`` adds bin edges to the reference's quantiles (e.g. the action
+    threshold, so that a move of the share above it always shows).
+
+    >>> x = np.arange(1000.0)
+    >>> psi(x, x), round(psi(x, x + 500), 2)
+    (0.0, 4.35)
+    """
+    quantiles = np.quantile(reference, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    edges = np.unique(np.concatenate([quantiles, np.asarray(extra_edges, dtype=float)]))
+    expected = np.bincount(
+        np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1
+    )
+    actual = np.bincount(np.searchsorted(edges, recent, side="right"), minlength=len(edges) + 1)
+    e = np.maximum(expected / len(reference), _FLOOR)
+    a = np.maximum(actual / len(recent), _FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+class DistributionDrift:
+    """PSI of one variable, checked every ``check_every`` values once both windows are full.
+
+    Parameters
+    ----------
+    reference_size
+        Values kept as the reference (the first ones seen).
+    window_size
+        Values in the recent window.
+    check_every
+        Values between two checks.
+    warn_at, critical_at, clear_below
+        PSI levels for ``warning``, ``critical`` and back to ``clear``.
+    extra_edges
+        Bin edges added to the reference's deciles.
+    """
+
+    def __init__(
+        self,
+        *,
+        reference_size: int = 2000,
+        window_size: int = 2000,
+        check_every: int = 500,
+        warn_at: float = 0.25,
+        critical_at: float = 0.5,
+        clear_below: float = 0.1,
+        extra_edges: tuple[float, ...] = (),
+    ) -> None:
+        if not clear_below <= warn_at <= critical_at:
+            raise ValueError("expected clear_below <= warn_at <= critical_at")
+        self.reference_size = reference_size
+        self.window_size = window_size
+        self.check_every = check_every
+        self.warn_at = warn_at
+        self.critical_at = critical_at
+        self.clear_below = clear_below
+        self.extra_edges = extra_edges
+        self._reference = np.empty(reference_size)
+        self._recent = np.empty(window_size)
+        self.n_seen = 0
+        self._n_reference = 0
+        self._n_recent = 0
+        self._since_check = 0
+        self.level: Level = "clear"
+        self.psi = 0.0
+
+    @property
+    def reference(self) -> np.ndarray:
+        return self._reference[: self._n_reference]
+
+    @property
+    def recent(self) -> np.ndarray:
+        """The recent window, oldest first."""
+        if self._n_recent < self.window_size:
+            return self._recent[: self._n_recent]
+        start = (self.n_seen - self._n_reference) % self.window_size
+        return np.concatenate([self._recent[start:], self._recent[:start]])
+
+    def update(self, x: float) -> Level | None:
+        """Add a value; at a check, return the level (``None`` between checks)."""
+        self.n_seen += 1
+        if self._n_reference < self.reference_size:
+            self._reference[self._n_reference] = x
+            self._n_reference += 1
+            return None
+        slot = (self.n_seen - self._n_reference - 1) % self.window_size
+        self._recent[slot] = x
+        self._n_recent = min(self._n_recent + 1, self.window_size)
+        self._since_check += 1
+        if self._n_recent < self.window_size or self._since_check < self.check_every:
+            return None
+        self._since_check = 0
+        self.psi = psi(self._reference, self._recent, extra_edges=self.extra_edges)
+        if self.psi >= self.critical_at:
+            self.level = "critical"
+        elif self.psi >= self.warn_at:
+            self.level = "critical" if self.level == "critical" else "warning"
+        elif self.psi < self.clear_below:
+            self.level = "clear"
+        return self.level

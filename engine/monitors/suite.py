@@ -1,0 +1,202 @@
+"""All the monitors the engine runs, fed by the Scorer, returning alerts.
+
+- ``concept_drift``: the prequential error of labelled samples (the score given at event
+  time against the label learned), through a River detector (:mod:`.detectors`).
+- ``data_drift``: per feature, PSI of a reference window against a recent one
+  (:mod:`.distribution`), naming the feature.
+- ``prediction_drift``: PSI of the scores, with the action threshold as a bin edge, and
+  the share of scores above it.
+- ``label_drift``: the class prior of incoming labels, and the rate of labels that
+  contradict the entity's previous label, each through a River detector.
+- ``frozen_predictions``: per entity and globally (:mod:`.frozen`).
+
+Every alert is rate-limited: detectors stay quiet for a cooldown after they fire, and
+PSI levels go through an :class:`~engine.monitors.gate.AlertGate` (one alert when a drift
+starts, then escalation or all-clear). Memory is bounded: fixed windows, at most
+``max_features`` features watched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.events import Alert, AlertKind
+from engine.monitors.detectors import DetectorName, StreamDrift
+from engine.monitors.distribution import DistributionDrift
+from engine.monitors.frozen import FrozenPredictions
+from engine.monitors.gate import AlertGate, Level
+from engine.state import EntityState
+
+__all__ = ["MonitorSettings", "Monitors"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorSettings:
+    """Thresholds of every monitor, with their defaults."""
+
+    detector: DetectorName = "adwin"
+    threshold: float = 0.8
+    reference_size: int = 2000
+    window_size: int = 2000
+    check_every: int = 500
+    psi_warn: float = 0.25
+    psi_critical: float = 0.5
+    psi_clear: float = 0.1
+    max_features: int = 256
+    detector_recent: int = 500
+    detector_cooldown: int = 1000
+    frozen_k: int = 5
+    frozen_epsilon: float = 0.01
+    frozen_share_warn: float = 0.05
+    frozen_share_clear: float = 0.025
+    memory_window: float = 86_400.0
+    seed: int = 0
+
+
+class Monitors:
+    """Feed it what the engine sees; it returns the alerts to publish."""
+
+    def __init__(self, settings: MonitorSettings | None = None) -> None:
+        self.settings = s = settings if settings is not None else MonitorSettings()
+        self.concept = self._detector()
+        self.label_prior = self._detector()
+        self.contradictions = self._detector()
+        self.scores = self._distribution(extra_edges=(s.threshold,))
+        self.features: dict[str, DistributionDrift] = {}
+        self.frozen = FrozenPredictions(
+            threshold=s.threshold,
+            k=s.frozen_k,
+            epsilon=s.frozen_epsilon,
+            window=s.memory_window,
+            share_warn=s.frozen_share_warn,
+            share_clear=s.frozen_share_clear,
+        )
+        self.gate = AlertGate(max_keys=s.max_features + 1)
+        self.n_events = 0
+
+    # --- what the engine feeds --------------------------------------------------------
+
+    def observe_event(
+        self,
+        *,
+        entity_id: str,
+        ts: float,
+        features: dict[str, float],
+        score: float,
+        state: EntityState,
+        n_entities: int,
+    ) -> list[Alert]:
+        """One scored event: data, prediction and frozen-prediction monitors."""
+        alerts: list[Alert] = []
+        self.n_events += 1
+        for name, value in features.items():
+            monitor = self.features.get(name)
+            if monitor is None:
+                if len(self.features) >= self.settings.max_features:
+                    continue
+                monitor = self.features[name] = self._distribution()
+            level = monitor.update(value)
+            if level is not None:
+                alerts += self._level_alert("data_drift", ts, level, monitor, feature=name)
+        level = self.scores.update(score)
+        if level is not None:
+            alerts += self._level_alert("prediction_drift", ts, level, self.scores)
+        frozen = self.frozen.observe(state, entity_id, ts, score)
+        if frozen is not None:
+            alerts.append(frozen)
+        if self.n_events % self.settings.check_every == 0:
+            share = self.frozen.check_share(ts, n_entities)
+            if share is not None:
+                alerts.append(share)
+        return alerts
+
+    def observe_learned(self, *, ts: float, scores: list[float], label: int) -> list[Alert]:
+        """Samples learned with ``label``, each with the score it was given when scored."""
+        alerts = []
+        for score in scores:
+            error = float((score >= 0.5) != bool(label))
+            detail = self.concept.update(error)
+            if detail is not None:
+                alerts.append(
+                    self._detector_alert("concept_drift", ts, detail, signal="prequential_error")
+                )
+        return alerts
+
+    def observe_label(self, *, ts: float, label: int, previous: int | None) -> list[Alert]:
+        """A label as it arrives, with the entity's previous label (``None`` if first)."""
+        alerts = []
+        detail = self.label_prior.update(float(label))
+        if detail is not None:
+            alerts.append(self._detector_alert("label_drift", ts, detail, signal="class_prior"))
+        if previous is not None:
+            detail = self.contradictions.update(float(previous != label))
+            if detail is not None:
+                alerts.append(
+                    self._detector_alert("label_drift", ts, detail, signal="contradiction_rate")
+                )
+        return alerts
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _detector(self) -> StreamDrift:
+        s = self.settings
+        return StreamDrift(
+            s.detector, recent=s.detector_recent, cooldown=s.detector_cooldown, seed=s.seed
+        )
+
+    def _distribution(self, extra_edges: tuple[float, ...] = ()) -> DistributionDrift:
+        s = self.settings
+        return DistributionDrift(
+            reference_size=s.reference_size,
+            window_size=s.window_size,
+            check_every=s.check_every,
+            warn_at=s.psi_warn,
+            critical_at=s.psi_critical,
+            clear_below=s.psi_clear,
+            extra_edges=extra_edges,
+        )
+
+    def _level_alert(
+        self,
+        kind: AlertKind,
+        ts: float,
+        level: Level,
+        monitor: DistributionDrift,
+        feature: str | None = None,
+    ) -> list[Alert]:
+        report = self.gate.change((kind, feature), level)
+        if report is None:
+            return []
+        reference, recent = monitor.reference, monitor.recent
+        detail: dict[str, Any] = {
+            "statistic": "psi",
+            "psi": monitor.psi,
+            "status": "cleared" if report == "clear" else "raised",
+            "reference_mean": float(reference.mean()),
+            "recent_mean": float(recent.mean()),
+            "reference_size": len(reference),
+            "window_size": len(recent),
+            "events_covered": monitor.n_seen,
+        }
+        if kind == "prediction_drift":
+            threshold = self.settings.threshold
+            detail["share_above_threshold_before"] = float((reference >= threshold).mean())
+            detail["share_above_threshold_after"] = float((recent >= threshold).mean())
+            detail["threshold"] = threshold
+        severity = "info" if report == "clear" else report
+        return [Alert(kind=kind, ts=ts, severity=severity, feature=feature, detail=detail)]
+
+    def _detector_alert(
+        self, kind: AlertKind, ts: float, detail: dict[str, Any], *, signal: str
+    ) -> Alert:
+        before, after = detail["before"], detail["after"]
+        worse = before is None or after > before
+        if signal == "class_prior":
+            worse = True  # a moving prior is worth a look either way
+        return Alert(
+            kind=kind,
+            ts=ts,
+            severity="warning" if worse else "info",
+            detail={"signal": signal, **detail},
+        )
