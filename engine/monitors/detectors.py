@@ -56,6 +56,8 @@ class StreamDrift:
         Values after a detection during which further detections are not reported.
     seed
         For detectors that draw random numbers (KSWIN).
+    warmup
+        Values ignored at the start (e.g. the scores of a model that has not learned yet).
     """
 
     def __init__(
@@ -65,11 +67,13 @@ class StreamDrift:
         recent: int = 500,
         cooldown: int = 1000,
         seed: int = 0,
+        warmup: int = 0,
     ) -> None:
         self.detector_name = detector
         self.recent = recent
         self.cooldown = cooldown
         self.seed = seed
+        self.warmup = warmup
         self._detector = make_detector(detector, seed=seed)
         self._window: deque[float] = deque(maxlen=recent)
         self._window_sum = 0.0
@@ -82,6 +86,8 @@ class StreamDrift:
     def update(self, x: float) -> dict[str, Any] | None:
         """Add a value; return a detail dict when a drift is detected and reported."""
         self.n_seen += 1
+        if self.n_seen <= self.warmup:
+            return None
         if len(self._window) == self.recent:
             self._window_sum -= self._window[0]
         self._window.append(x)

@@ -78,6 +78,9 @@ class DistributionDrift:
         PSI levels for ``warning``, ``critical`` and back to ``clear``.
     extra_edges
         Bin edges added to the reference's deciles.
+    warmup
+        Values ignored before the reference starts (e.g. the scores of a model that has
+        not learned yet).
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class DistributionDrift:
         critical_at: float = 0.5,
         clear_below: float = 0.1,
         extra_edges: tuple[float, ...] = (),
+        warmup: int = 0,
     ) -> None:
         if not clear_below <= warn_at <= critical_at:
             raise ValueError("expected clear_below <= warn_at <= critical_at")
@@ -100,6 +104,7 @@ class DistributionDrift:
         self.critical_at = critical_at
         self.clear_below = clear_below
         self.extra_edges = extra_edges
+        self.warmup = warmup
         self._reference = np.empty(reference_size)
         self._recent = np.empty(window_size)
         self.n_seen = 0
@@ -118,17 +123,19 @@ class DistributionDrift:
         """The recent window, oldest first."""
         if self._n_recent < self.window_size:
             return self._recent[: self._n_recent]
-        start = (self.n_seen - self._n_reference) % self.window_size
+        start = (self.n_seen - self.warmup - self._n_reference) % self.window_size
         return np.concatenate([self._recent[start:], self._recent[:start]])
 
     def update(self, x: float) -> Level | None:
         """Add a value; at a check, return the level (``None`` between checks)."""
         self.n_seen += 1
+        if self.n_seen <= self.warmup:
+            return None
         if self._n_reference < self.reference_size:
             self._reference[self._n_reference] = x
             self._n_reference += 1
             return None
-        slot = (self.n_seen - self._n_reference - 1) % self.window_size
+        slot = (self.n_seen - self.warmup - self._n_reference - 1) % self.window_size
         self._recent[slot] = x
         self._n_recent = min(self._n_recent + 1, self.window_size)
         self._since_check += 1

@@ -4,8 +4,10 @@
   time against the label learned), through a River detector (:mod:`.detectors`).
 - ``data_drift``: per feature, PSI of a reference window against a recent one
   (:mod:`.distribution`), naming the feature.
-- ``prediction_drift``: PSI of the scores, with the action threshold as a bin edge, and
-  the share of scores above it.
+- ``prediction_drift``: the mean score, and the share of scores at or above the action
+  threshold (what actions cost), each through a River detector. (PSI of the scores
+  was tried first: an online model that keeps learning sharpens its scores on a
+  stationary stream, and PSI over deciles raised that as drift.)
 - ``label_drift``: the class prior of incoming labels, and the rate of labels that
   contradict the entity's previous label, each through a River detector.
 - ``frozen_predictions``: per entity and globally (:mod:`.frozen`).
@@ -36,6 +38,9 @@ class MonitorSettings:
     """Thresholds of every monitor, with their defaults."""
 
     detector: DetectorName = "adwin"
+    #: Scores the prediction-drift detectors ignore at the start: an online model's
+    #: scores move while it first learns, and that is not drift.
+    prediction_warmup: int = 5000
     threshold: float = 0.8
     reference_size: int = 2000
     window_size: int = 2000
@@ -62,7 +67,8 @@ class Monitors:
         self.concept = self._detector()
         self.label_prior = self._detector()
         self.contradictions = self._detector()
-        self.scores = self._distribution(extra_edges=(s.threshold,))
+        self.score_mean = self._detector(warmup=s.prediction_warmup)
+        self.share_above = self._detector(warmup=s.prediction_warmup)
         self.features: dict[str, DistributionDrift] = {}
         self.frozen = FrozenPredictions(
             threshold=s.threshold,
@@ -99,9 +105,15 @@ class Monitors:
             level = monitor.update(value)
             if level is not None:
                 alerts += self._level_alert("data_drift", ts, level, monitor, feature=name)
-        level = self.scores.update(score)
-        if level is not None:
-            alerts += self._level_alert("prediction_drift", ts, level, self.scores)
+        detail = self.score_mean.update(score)
+        if detail is not None:
+            alerts.append(self._detector_alert("prediction_drift", ts, detail, signal="mean_score"))
+        detail = self.share_above.update(float(score >= self.settings.threshold))
+        if detail is not None:
+            detail["threshold"] = self.settings.threshold
+            alerts.append(
+                self._detector_alert("prediction_drift", ts, detail, signal="share_above_threshold")
+            )
         frozen = self.frozen.observe(state, entity_id, ts, score)
         if frozen is not None:
             alerts.append(frozen)
@@ -139,13 +151,17 @@ class Monitors:
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _detector(self) -> StreamDrift:
+    def _detector(self, warmup: int = 0) -> StreamDrift:
         s = self.settings
         return StreamDrift(
-            s.detector, recent=s.detector_recent, cooldown=s.detector_cooldown, seed=s.seed
+            s.detector,
+            recent=s.detector_recent,
+            cooldown=s.detector_cooldown,
+            seed=s.seed,
+            warmup=warmup,
         )
 
-    def _distribution(self, extra_edges: tuple[float, ...] = ()) -> DistributionDrift:
+    def _distribution(self) -> DistributionDrift:
         s = self.settings
         return DistributionDrift(
             reference_size=s.reference_size,
@@ -154,7 +170,6 @@ class Monitors:
             warn_at=s.psi_warn,
             critical_at=s.psi_critical,
             clear_below=s.psi_clear,
-            extra_edges=extra_edges,
         )
 
     def _level_alert(
@@ -165,25 +180,24 @@ class Monitors:
         monitor: DistributionDrift,
         feature: str | None = None,
     ) -> list[Alert]:
+        previous = self.gate.level((kind, feature))
         report = self.gate.change((kind, feature), level)
         if report is None:
             return []
+        status = {"clear": "cleared", "warning": "raised"}.get(report, "raised")
+        if report == "critical" and previous == "warning":
+            status = "escalated"
         reference, recent = monitor.reference, monitor.recent
         detail: dict[str, Any] = {
             "statistic": "psi",
             "psi": monitor.psi,
-            "status": "cleared" if report == "clear" else "raised",
+            "status": status,
             "reference_mean": float(reference.mean()),
             "recent_mean": float(recent.mean()),
             "reference_size": len(reference),
             "window_size": len(recent),
-            "events_covered": monitor.n_seen,
+            "events_covered": monitor.n_seen - monitor.warmup,
         }
-        if kind == "prediction_drift":
-            threshold = self.settings.threshold
-            detail["share_above_threshold_before"] = float((reference >= threshold).mean())
-            detail["share_above_threshold_after"] = float((recent >= threshold).mean())
-            detail["threshold"] = threshold
         severity = "info" if report == "clear" else report
         return [Alert(kind=kind, ts=ts, severity=severity, feature=feature, detail=detail)]
 
@@ -192,8 +206,8 @@ class Monitors:
     ) -> Alert:
         before, after = detail["before"], detail["after"]
         worse = before is None or after > before
-        if signal == "class_prior":
-            worse = True  # a moving prior is worth a look either way
+        if signal in {"class_prior", "mean_score"}:
+            worse = True  # a move either way is worth a look
         return Alert(
             kind=kind,
             ts=ts,

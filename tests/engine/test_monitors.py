@@ -1,0 +1,197 @@
+"""Monitors: detections pinned on seeded streams, one alert per lasting drift, bounded memory."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+from river import linear_model, preprocessing
+from river.datasets import synth
+
+from engine.events import Event, Label
+from engine.monitors import (
+    DETECTORS,
+    AlertGate,
+    DistributionDrift,
+    Monitors,
+    MonitorSettings,
+    StreamDrift,
+    psi,
+)
+from engine.scorer import Scorer
+from engine.state import EntityState
+from tests.engine.helpers import ScoreFromFeature
+
+
+def prequential_errors(stream, n: int) -> list[float]:
+    model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+    errors = []
+    for x, y in itertools.islice(stream, n):
+        p = model.predict_proba_one(x).get(True, 0.0)
+        errors.append(float((p >= 0.5) != bool(y)))
+        model.learn_one(x, y)
+    return errors
+
+
+def sea_abrupt(position: int = 2000):
+    before = synth.SEA(seed=1, variant=0)
+    after = synth.SEA(seed=2, variant=3)
+    return itertools.chain(itertools.islice(before, position), after)
+
+
+@pytest.mark.parametrize(
+    ("detector", "expected"),
+    [("adwin", [2239, 3711]), ("page_hinkley", []), ("kswin", []), ("ddm", [2131, 2343, 2598])],
+)
+def test_detections_on_a_seeded_sea_stream_are_pinned(detector, expected) -> None:
+    errors = prequential_errors(sea_abrupt(2000), 4000)
+    drift = StreamDrift(detector, cooldown=200)
+    assert [i for i, e in enumerate(errors) if drift.update(e)] == expected
+
+
+def test_detection_details_say_what_changed() -> None:
+    errors = prequential_errors(sea_abrupt(2000), 4000)
+    drift = StreamDrift("adwin", recent=200, cooldown=200)
+    detail = next(d for d in map(drift.update, errors) if d)
+    assert detail["detector"] == "adwin" and detail["position"] == 2240
+    assert detail["after"] > detail["before"]
+    assert detail["window_before"] + detail["window_after"] == detail["events_covered"]
+
+
+def test_a_cooldown_keeps_a_lasting_change_to_one_alert() -> None:
+    rng = random.Random(3)
+    drift = StreamDrift("page_hinkley", cooldown=10_000)
+    hits = [drift.update(float(rng.random() < (0.1 if i < 3000 else 0.6))) for i in range(9000)]
+    assert sum(h is not None for h in hits) == 1
+
+
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_every_detector_is_deterministic(detector) -> None:
+    errors = prequential_errors(sea_abrupt(1000), 2500)
+    runs = [
+        [i for i, e in enumerate(errors) if StreamDrift(detector, cooldown=100).update(e)]
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+
+
+def test_psi_is_zero_for_the_same_sample_and_grows_with_the_shift() -> None:
+    rng = np.random.default_rng(0)
+    reference = rng.normal(0, 1, 5000)
+    shifts = [psi(reference, reference + s) for s in (0.0, 0.2, 0.5, 1.0)]
+    assert shifts[0] == 0.0 and shifts == sorted(shifts)
+    assert psi(reference, rng.normal(0, 1, 5000)) < 0.02
+
+
+def test_a_lasting_data_drift_raises_one_alert_then_one_all_clear() -> None:
+    monitors = Monitors(MonitorSettings(reference_size=500, window_size=500, check_every=100))
+    rng = random.Random(5)
+    state = EntityState()
+    alerts = []
+    for i in range(6000):
+        shifted = 2000 <= i < 4000
+        features = {"amount": rng.gauss(3.0 if shifted else 0.0, 1.0), "steady": rng.random()}
+        alerts += monitors.observe_event(
+            entity_id="a", ts=float(i), features=features, score=0.1, state=state, n_entities=1
+        )
+    data = [a for a in alerts if a.kind == "data_drift"]
+    assert [(a.feature, a.detail["status"], a.severity) for a in data] == [
+        ("amount", "raised", "warning"),
+        ("amount", "escalated", "critical"),
+        ("amount", "cleared", "info"),
+    ]
+    assert 2000 <= data[0].ts < data[1].ts < 2600 and 4000 <= data[2].ts < 4600
+
+
+def test_at_most_max_features_are_watched() -> None:
+    monitors = Monitors(MonitorSettings(max_features=3))
+    state = EntityState()
+    monitors.observe_event(
+        entity_id="a",
+        ts=0.0,
+        features={f"f{i}": 1.0 for i in range(10)},
+        score=0.5,
+        state=state,
+        n_entities=1,
+    )
+    assert sorted(monitors.features) == ["f0", "f1", "f2"]
+
+
+def test_distribution_windows_are_fixed_size() -> None:
+    d = DistributionDrift(reference_size=10, window_size=5, check_every=1)
+    for x in range(100):
+        d.update(float(x))
+    assert list(d.reference) == [float(x) for x in range(10)]
+    assert list(d.recent) == [95.0, 96.0, 97.0, 98.0, 99.0]
+
+
+def test_a_frozen_entity_is_named_once_and_the_global_share_is_watched() -> None:
+    settings = MonitorSettings(threshold=0.8, frozen_k=3, check_every=10)
+    scorer = Scorer(model=ScoreFromFeature(), monitors=Monitors(settings))
+    alerts = []
+    for i in range(200):  # 100 entities; 10 of them stay at 0.95
+        entity = f"acct-{i % 100}"
+        score = 0.95 if i % 100 < 10 else 0.1 + (i % 7) / 100
+        scorer.process_event(Event(f"e-{i}", entity, float(i), {"s": score}))
+        alerts += scorer.take_alerts()
+    for i in range(200, 300):  # the frozen ones drop
+        scorer.process_event(Event(f"e-{i}", f"acct-{i % 10}", float(i), {"s": 0.2}))
+        alerts += scorer.take_alerts()
+    frozen = [a for a in alerts if a.kind == "frozen_predictions"]
+    per_entity = [a.entity_id for a in frozen if a.detail["scope"] == "entity"]
+    assert per_entity == []  # two high scores each, k = 3: nobody is frozen yet
+    for i in range(300, 330):
+        scorer.process_event(Event(f"e-{i}", f"acct-{i % 10}", float(i), {"s": 0.95}))
+        alerts += scorer.take_alerts()
+    frozen = [a for a in alerts if a.kind == "frozen_predictions"]
+    per_entity = [a.entity_id for a in frozen if a.detail["scope"] == "entity"]
+    assert sorted(per_entity) == sorted(f"acct-{i}" for i in range(10))
+    shares = [a.detail["status"] for a in frozen if a.detail["scope"] == "global"]
+    assert shares == ["raised"]
+
+
+def test_label_prior_and_contradiction_rate_drifts_are_alerts() -> None:
+    scorer = Scorer(
+        model=ScoreFromFeature(), monitors=Monitors(MonitorSettings(detector_cooldown=5000))
+    )
+    rng = random.Random(11)
+    alerts = []
+    for i in range(6000):
+        flip_rate = 0.02 if i < 3000 else 0.5
+        entity = f"acct-{i % 50}"
+        previous = scorer.states.get(entity)
+        last = previous.last_label[1] if previous and previous.last_label else 0
+        label = 1 - last if rng.random() < flip_rate else last
+        alerts += scorer.process_label(Label(entity, float(i), label))
+    signals = [a.detail["signal"] for a in alerts if a.kind == "label_drift"]
+    assert "contradiction_rate" in signals
+    first = next(a for a in alerts if a.detail["signal"] == "contradiction_rate")
+    assert 3000 <= first.ts < 3400 and first.detail["after"] > first.detail["before"]
+
+
+def test_gate_keys_are_bounded() -> None:
+    gate = AlertGate(max_keys=2)
+    for key in "abc":
+        assert gate.change(key, "warning") == "warning"
+    assert gate.level("a") == "clear" and gate.level("c") == "warning"
+
+
+def test_the_same_stream_gives_the_same_alerts() -> None:
+    from engine.simulate import synthetic_stream
+
+    events, labels = synthetic_stream(n_entities=30, n_events=3000, seed=4)
+
+    def alerts() -> list:
+        from engine.events import parse_event, parse_label
+        from engine.replay import order_inputs, replay
+
+        inputs = order_inputs(
+            events=[(i, parse_event(e)) for i, e in enumerate(events)],
+            labels=[(i, parse_label(lb)) for i, lb in enumerate(labels)],
+        )
+        return [r for kind, r in replay(inputs, Scorer()) if kind == "alert"]
+
+    first = alerts()
+    assert first and first == alerts()
