@@ -58,6 +58,9 @@ class StreamDrift:
         For detectors that draw random numbers (KSWIN).
     warmup
         Values ignored at the start (e.g. the scores of a model that has not learned yet).
+    direction
+        ``increase`` reports only detections where the recent mean is higher than
+        before (an error rate that improves is not an alarm); ``both`` reports all.
     """
 
     def __init__(
@@ -68,12 +71,14 @@ class StreamDrift:
         cooldown: int = 1000,
         seed: int = 0,
         warmup: int = 0,
+        direction: Literal["both", "increase"] = "both",
     ) -> None:
         self.detector_name = detector
         self.recent = recent
         self.cooldown = cooldown
         self.seed = seed
         self.warmup = warmup
+        self.direction = direction
         self._detector = make_detector(detector, seed=seed)
         self._window: deque[float] = deque(maxlen=recent)
         self._window_sum = 0.0
@@ -102,10 +107,15 @@ class StreamDrift:
             return None
         n_window = len(self._window)
         n_before = self._n - n_window
+        before = (self._sum - self._window_sum) / n_before if n_before else None
+        after = self._window_sum / n_window
+        if self.direction == "increase" and before is not None and after <= before:
+            self._sum, self._n = self._window_sum, n_window  # a better regime starts
+            return None
         detail = {
             "detector": self.detector_name,
-            "before": (self._sum - self._window_sum) / n_before if n_before else None,
-            "after": self._window_sum / n_window,
+            "before": before,
+            "after": after,
             "window_before": n_before,
             "window_after": n_window,
             "events_covered": self._n,

@@ -1,15 +1,16 @@
 """All the monitors the engine runs, fed by the Scorer, returning alerts.
 
 - ``concept_drift``: the prequential error of labelled samples (the score given at event
-  time against the label learned), through a River detector (:mod:`.detectors`).
+  time against the label learned), through a River detector (:mod:`.detectors`); only
+  a rising error is reported.
 - ``data_drift``: per feature, PSI of a reference window against a recent one
   (:mod:`.distribution`), naming the feature.
 - ``prediction_drift``: the mean score, and the share of scores at or above the action
   threshold (what actions cost), each through a River detector. (PSI of the scores
   was tried first: an online model that keeps learning sharpens its scores on a
   stationary stream, and PSI over deciles raised that as drift.)
-- ``label_drift``: the class prior of incoming labels, and the rate of labels that
-  contradict the entity's previous label, each through a River detector.
+- ``label_drift``: the class prior of incoming labels (either way), and a rising rate of
+  labels that contradict the entity's previous label, each through a River detector.
 - ``frozen_predictions``: per entity and globally (:mod:`.frozen`).
 
 Every alert is rate-limited: detectors stay quiet for a cooldown after they fire, and
@@ -21,7 +22,7 @@ starts, then escalation or all-clear). Memory is bounded: fixed windows, at most
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from engine.events import Alert, AlertKind
 from engine.monitors.detectors import DetectorName, StreamDrift
@@ -64,9 +65,9 @@ class Monitors:
 
     def __init__(self, settings: MonitorSettings | None = None) -> None:
         self.settings = s = settings if settings is not None else MonitorSettings()
-        self.concept = self._detector()
+        self.concept = self._detector(direction="increase")
         self.label_prior = self._detector()
-        self.contradictions = self._detector()
+        self.contradictions = self._detector(direction="increase")
         self.score_mean = self._detector(warmup=s.prediction_warmup)
         self.share_above = self._detector(warmup=s.prediction_warmup)
         self.features: dict[str, DistributionDrift] = {}
@@ -151,7 +152,9 @@ class Monitors:
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _detector(self, warmup: int = 0) -> StreamDrift:
+    def _detector(
+        self, warmup: int = 0, direction: Literal["both", "increase"] = "both"
+    ) -> StreamDrift:
         s = self.settings
         return StreamDrift(
             s.detector,
@@ -159,6 +162,7 @@ class Monitors:
             cooldown=s.detector_cooldown,
             seed=s.seed,
             warmup=warmup,
+            direction=direction,
         )
 
     def _distribution(self) -> DistributionDrift:
