@@ -36,7 +36,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 
-__all__ = ["REASONS", "DecisionPolicy", "MemoryPolicy", "NaivePolicy", "Reason", "Verdict"]
+from engine.state import EntityState, Memory
+
+__all__ = [
+    "REASONS",
+    "DecisionPolicy",
+    "MemoryPolicy",
+    "NaivePolicy",
+    "Reason",
+    "Verdict",
+    "decide_for",
+    "remember",
+]
 
 Reason = Literal[
     "below_threshold",
@@ -131,6 +142,22 @@ class NaivePolicy:
         if score < self.threshold:
             return Verdict(False, "below_threshold")
         return Verdict(True, "above_threshold")
+
+
+def decide_for(
+    state: EntityState, *, ts: float, score: float, policy: DecisionPolicy, memory: Memory
+) -> tuple[Verdict, float | None]:
+    """The policy's verdict on ``score`` given the entity's memory, and the entity's max."""
+    entity_max = state.max_score(now=ts, memory=memory)
+    since = None if state.last_action_ts is None else ts - state.last_action_ts
+    return policy.decide(score=score, entity_max=entity_max, since_last_action=since), entity_max
+
+
+def remember(state: EntityState, *, ts: float, score: float, action: bool, memory: Memory) -> None:
+    """Write a decided score (and the action, if any) into the entity's memory."""
+    state.add_score(ts, score, memory)
+    if action:
+        state.last_action_ts = ts
 
 
 def _check_threshold(threshold: float) -> None:

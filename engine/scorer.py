@@ -34,7 +34,7 @@ from river import compose, linear_model, preprocessing
 from engine.events import Alert, Decision, Event, FeatureContribution, Label
 from engine.labels import LabelRule, resolve_label
 from engine.monitors import Monitors, MonitorSettings
-from engine.policy import DecisionPolicy, MemoryPolicy
+from engine.policy import DecisionPolicy, MemoryPolicy, decide_for, remember
 from engine.state import EntityState, Memory, PendingSample
 
 __all__ = ["Scorer"]
@@ -147,15 +147,13 @@ class Scorer:
     def _decide(self, event: Event, score: float, position: int | None) -> Decision:
         entity = event.entity_id
         state = self.states.get(entity) or EntityState()
-        entity_max = state.max_score(now=event.ts, memory=self.memory)
-        since = None if state.last_action_ts is None else event.ts - state.last_action_ts
-        verdict = self.policy.decide(score=score, entity_max=entity_max, since_last_action=since)
+        verdict, entity_max = decide_for(
+            state, ts=event.ts, score=score, policy=self.policy, memory=self.memory
+        )
         if state.already_applied(EVENTS, position):
             self.counts["events_replayed"] += 1
         else:
-            state.add_score(event.ts, score, self.memory)
-            if verdict.action:
-                state.last_action_ts = event.ts
+            remember(state, ts=event.ts, score=score, action=verdict.action, memory=self.memory)
             evicted_before = state.evicted_pending
             # A copy: what is learned later is exactly what was scored now.
             sample = PendingSample(event.ts, score, dict(event.features))
