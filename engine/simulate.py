@@ -179,7 +179,7 @@ def simulate(scenario: Scenario) -> Iterator[SimStep]:
     relax = 1.0 - math.exp(-dt / (s.inertia_hours * 3600.0))
     rate = s.events_per_day * dt / 86_400.0
     next_event = 0
-    for step in range(int(round(s.days * 86_400.0 / dt))):
+    for step in range(round(s.days * 86_400.0 / dt)):
         t0 = s.start_ts + step * dt
         out = SimStep()
         flip_draw = rng.random(n)
