@@ -144,6 +144,9 @@ class Scenario:
     label_delay_sigma: float = 0.8
     #: What one action costs.
     action_cost: float = 1.0
+    #: From this day on (``None``: never) the world drifts: amounts grow for everyone
+    #: (data drift) and country risk says less about badness (concept drift).
+    drift_day: float | None = 5.0
     start_ts: float = 1_732_320_000.0  # 2024-11-23T00:00:00Z
     seed: int = 42
 
@@ -193,6 +196,8 @@ def simulate(scenario: Scenario) -> Iterator[SimStep]:
                 for i in np.flatnonzero(flipped)
             ]
         badness += (bad - badness) * relax
+        drifted = s.drift_day is not None and t0 >= s.start_ts + s.drift_day * 86_400.0
+        amount_base, risk_weight = (3.5, 0.15) if drifted else (3.0, 0.45)
         counts = rng.poisson(rate, n)
         who = np.repeat(np.arange(n), counts)
         m = len(who)
@@ -201,9 +206,10 @@ def simulate(scenario: Scenario) -> Iterator[SimStep]:
             order = rng.permutation(m)  # which entity gets which ts, independent of index
             who = who[order]
             b = badness[who]
-            amount = np.exp(3.0 + 1.2 * b + offset_amount[who] + rng.normal(0.0, 0.5, m))
+            amount = np.exp(amount_base + 1.2 * b + offset_amount[who] + rng.normal(0.0, 0.5, m))
             n_items = rng.poisson(1.5 + 3.0 * b)
-            risk = np.clip(0.2 + 0.45 * b + offset_risk[who] + rng.normal(0.0, 0.1, m), 0, 1)
+            noise = rng.normal(0.0, 0.1, m)
+            risk = np.clip(0.2 + risk_weight * b + offset_risk[who] + noise, 0, 1)
             devices = rng.poisson(0.2 + 1.2 * b)
             age = (ts - created[who]) / 86_400.0
             labelled = rng.random(m) < s.label_rate

@@ -1,4 +1,5 @@
-"""The ``vigil`` command: ``broker``, ``worker``, ``demo``, ``replay``.
+"""The ``vigil`` command: ``broker``, ``worker``, ``demo``, ``replay``, ``simulate``,
+``evaluate``.
 
 Exit codes: 0 success, 1 the run failed (the demo saw lost or doubled decisions),
 2 bad usage or configuration, 3 no Kafka broker could be had.
@@ -56,8 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="broker + worker + synthetic events, then a summary; stops everything"
     )
-    demo.add_argument("--events", type=int, default=5000, help="valid events (default 5000)")
-    demo.add_argument("--entities", type=int, default=300, help="entities (default 300)")
+    demo.add_argument(
+        "--entities",
+        type=int,
+        default=300,
+        help="entities streamed through Kafka (default 300, over 3 days)",
+    )
+    demo.add_argument(
+        "--evaluate-entities",
+        type=int,
+        default=1000,
+        help="entities of the offline evaluation (default 1000, over 7 days)",
+    )
     demo.add_argument("--seed", type=int, default=42, help="seed of the stream (default 42)")
     demo.set_defaults(run=_run_demo)
 
@@ -78,7 +89,95 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     replay.set_defaults(run=_run_replay)
+
+    simulate = commands.add_parser(
+        "simulate", help="the seed scenario: entities that change class, labels that come late"
+    )
+    _scenario_arguments(simulate)
+    target = simulate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="write events/labels/truth/flips JSONL here")
+    target.add_argument(
+        "--kafka",
+        action="store_true",
+        help="produce events and labels to Kafka (KAFKA_BOOTSTRAP_SERVERS)",
+    )
+    simulate.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="records per second to Kafka (default: as fast as possible)",
+    )
+    simulate.set_defaults(run=_run_simulate)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="simulate, score with the engine, and write a report that says "
+        "whether the policy pays",
+    )
+    _scenario_arguments(evaluate)
+    evaluate.add_argument(
+        "--out",
+        type=Path,
+        default=Path("vigil-report"),
+        help="folder for report.md, plots and results.json",
+    )
+    evaluate.set_defaults(run=_run_evaluate)
     return parser
+
+
+def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--entities", type=int, default=10_000, help="entities (default 10000)")
+    parser.add_argument("--days", type=float, default=7.0, help="days simulated (default 7)")
+    parser.add_argument("--seed", type=int, default=42, help="seed (default 42)")
+
+
+def _scenario(args: argparse.Namespace):
+    from engine.simulate import Scenario
+
+    return Scenario(n_entities=args.entities, days=args.days, seed=args.seed)
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from streams.simulate import produce_scenario, write_scenario
+
+    scenario = _scenario(args)
+    began = time.monotonic()
+    if args.out is not None:
+        counts = write_scenario(scenario, args.out)
+        where = f"{args.out}/"
+    else:
+        from streams.settings import Settings
+
+        settings = Settings.from_env()
+        counts = produce_scenario(
+            scenario,
+            bootstrap_servers=settings.bootstrap,
+            events_topic=settings.events_topic,
+            labels_topic=settings.labels_topic,
+            rate=args.rate,
+            on_progress=lambda n, s: print(
+                f"\r  {n} records, {n / max(s, 1e-9):.0f}/s", end="", file=sys.stderr, flush=True
+            ),
+        )
+        where = f"Kafka at {settings.bootstrap}"
+    print(
+        f"simulated {scenario.n_entities} entities over {scenario.days} days (seed "
+        f"{scenario.seed}) in {time.monotonic() - began:.1f} s: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + f" -> {where}"
+    )
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from streams.evaluate import headline_table, run_evaluation
+
+    result = run_evaluation(
+        scenario=_scenario(args), out_dir=args.out, progress=lambda line: print(line, flush=True)
+    )
+    print(headline_table(result))
+    print(f"report: {args.out / 'report.md'}")
+    return 0
 
 
 def _run_broker(args: argparse.Namespace) -> int:
@@ -176,7 +275,9 @@ def _run_demo(args: argparse.Namespace) -> int:
     from streams.settings import SettingsError
 
     try:
-        return run_demo(n_events=args.events, n_entities=args.entities, seed=args.seed)
+        return run_demo(
+            n_entities=args.entities, evaluate_entities=args.evaluate_entities, seed=args.seed
+        )
     except SettingsError as exc:
         print(f"vigil demo: bad configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from engine.simulate import merge_by_time, synthetic_stream
+from engine.simulate import Scenario, merge_by_time, simulate
 from streams.brokers import kafka_broker
 from streams.clients import WorkerProcess, make_producer, read_topics
 from streams.settings import Settings
@@ -54,17 +54,23 @@ BAD_INPUTS: list[tuple[bytes | None, bytes | None]] = [
 
 def run_demo(
     *,
-    n_events: int = 5000,
     n_entities: int = 300,
+    days: float = 3.0,
     seed: int = 42,
     timeout: float = 180.0,
+    report_dir: Path = Path("vigil-report"),
+    evaluate_entities: int = 1000,
     out: Callable[[str], None] = print,
 ) -> int:
-    """Run the demo; return 0 when every valid event got exactly one decision."""
+    """Run the demo; return 0 when every valid event got exactly one decision.
+
+    Then evaluate the policy offline on a larger simulated stream and print the headline.
+    """
     run_id = uuid.uuid4().hex[:8]
-    events, labels = synthetic_stream(
-        n_entities=n_entities, n_events=n_events, seed=seed, event_id_prefix=f"demo-{run_id}-"
-    )
+    events, labels = [], []
+    for step in simulate(Scenario(n_entities=n_entities, days=days, seed=seed, drift_day=None)):
+        events += [{**e, "event_id": f"demo-{run_id}-{e['event_id']}"} for e in step.events]
+        labels += step.labels
     workdir = Path(tempfile.mkdtemp(prefix="vigil-demo-"))
     out("vigil demo: starting a Kafka broker ...")
     with kafka_broker() as broker:
@@ -80,11 +86,30 @@ def run_demo(
         out(f"  worker: starting (log: {worker.log_path})")
         with worker:
             status = _drive(settings, worker, events, labels, timeout=timeout, out=out)
-    if status == 0:
-        shutil.rmtree(workdir, ignore_errors=True)
-    else:
+    if status != 0:
         out(f"  kept {workdir} (the worker's log and data) for a look")
-    return status
+        return status
+    shutil.rmtree(workdir, ignore_errors=True)
+    return _evaluate(entities=evaluate_entities, seed=seed, report_dir=report_dir, out=out)
+
+
+def _evaluate(*, entities: int, seed: int, report_dir: Path, out: Callable[[str], None]) -> int:
+    from streams.evaluate import headline_table, run_evaluation
+
+    out("")
+    out(
+        f"vigil demo: does acting on rises pay? Evaluating offline on {entities} simulated "
+        "entities over 7 days ..."
+    )
+    result = run_evaluation(
+        scenario=Scenario(n_entities=entities, days=7.0, seed=seed), out_dir=report_dir
+    )
+    out(headline_table(result))
+    out(
+        f"  report: {report_dir / 'report.md'} (reproduce: vigil evaluate --entities "
+        f"{entities} --seed {seed} --out {report_dir})"
+    )
+    return 0
 
 
 def _drive(
