@@ -8,6 +8,7 @@ labels interleaved in the order they become known, at a target rate.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -27,16 +28,15 @@ def write_scenario(scenario: Scenario, out_dir: Path) -> dict[str, int]:
         orjson.dumps(asdict(scenario), option=orjson.OPT_INDENT_2)
     )
     counts = {"events": 0, "labels": 0, "truth": 0, "flips": 0}
-    files = {name: open(out_dir / f"{name}.jsonl", "wb") for name in counts}
-    try:
+    with contextlib.ExitStack() as stack:
+        files = {
+            name: stack.enter_context(open(out_dir / f"{name}.jsonl", "wb")) for name in counts
+        }
         for step in simulate(scenario):
             for name in counts:
                 records = getattr(step, name)
                 files[name].write(b"".join(orjson.dumps(r) + b"\n" for r in records))
                 counts[name] += len(records)
-    finally:
-        for f in files.values():
-            f.close()
     return counts
 
 
