@@ -325,7 +325,8 @@ def _behaviour_checks(
 ) -> dict[str, Any]:
     """Perturbation, invariance and directional-expectation checks (PROBLEM.md §3)."""
     rng = np.random.default_rng(seed)
-    sample = [sim.events[i] for i in rng.choice(len(sim.events), size=2000, replace=False)]
+    size = min(2000, len(sim.events))
+    sample = [sim.events[i] for i in rng.choice(len(sim.events), size=size, replace=False)]
     base = np.array(scorer.score_many([e.features for e in sample]))
     noisy = np.array(
         scorer.score_many(
