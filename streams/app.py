@@ -2,9 +2,12 @@
 
 One agent consumes ``events`` and ``labels`` together. Both are keyed by the entity id
 and have the same partition count (:func:`streams.topics.ensure_topics` checks it), so
-one entity's events and labels reach the same agent, each topic in its order. For each
-record the agent calls :meth:`streams.process.MessageProcessor.process` and produces
-what it returns: one decision per valid event, one dead letter per invalid input.
+one entity's events and labels reach the same agent, each topic in its order. The agent
+takes micro-batches (``stream.take_events``: at most ``VIGIL_BATCH_MAX`` records, waiting
+at most ``VIGIL_BATCH_WITHIN_SECONDS``), hands each to
+:meth:`streams.process.MessageProcessor.process_batch` and produces what it returns: one
+decision per valid event, one dead letter per invalid input, alerts. ``take_events``
+acknowledges a batch's records only after the agent has handled the whole batch.
 
 Delivery is at least once: Faust commits an input offset only after the agent has moved
 past the record and after ``producer.flush()`` has had the broker acknowledge every
@@ -62,17 +65,21 @@ def create_app(settings: Settings, *, scorer: Scorer | None = None) -> faust.App
 
     @app.agent(inputs, name="vigil.score")
     async def score(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            record = InputRecord(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                timestamp=message.timestamp,
-                key=message.key,
-                value=message.value,
-            )
-            for out in processor.process(record):
+        async for events in stream.take_events(
+            settings.batch_max, within=settings.batch_within_seconds
+        ):
+            records = [
+                InputRecord(
+                    topic=event.message.topic,
+                    partition=event.message.partition,
+                    offset=event.message.offset,
+                    timestamp=event.message.timestamp,
+                    key=event.message.key,
+                    value=event.message.value,
+                )
+                for event in events
+            ]
+            for out in processor.process_batch(records):
                 await outputs[out.topic].send(key=out.key, value=out.value)
 
     return app

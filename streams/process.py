@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from engine.events import (
     Alert,
+    Event,
     InputError,
     Stage,
     dead_letter,
@@ -93,43 +95,79 @@ class MessageProcessor:
         self.counts: Counter[str] = Counter()
 
     def process(self, record: InputRecord) -> list[OutputRecord]:
-        """The records to produce for ``record``: one decision, one dead letter, or none."""
-        try:
-            if record.topic == self.settings.events_topic:
-                return self._process_event(record)
-            if record.topic == self.settings.labels_topic:
-                return self._process_label(record)
-        except InputError as exc:
-            return [self._dead_letter(record, exc)]
-        except Exception as exc:  # a bug or a model failure: keep the input, keep going
-            log.exception(
-                "scoring failed for %s[%s]@%s", record.topic, record.partition, record.offset
-            )
-            return [self._dead_letter(record, exc, stage="score")]
-        raise ValueError(f"record from an unexpected topic {record.topic!r}")
+        """The records to produce for ``record``: one decision, one dead letter, or alerts."""
+        return self.process_batch([record])
 
-    def _process_event(self, record: InputRecord) -> list[OutputRecord]:
-        event = decode_event(
-            record.value, key=record.key, max_bytes=self.settings.max_message_bytes
-        )
-        decision = self.scorer.process_event(event, position=record.offset)
-        self.counts["events"] += 1
-        self.counts[f"reason.{decision.reason}"] += 1
-        self.counts["actions"] += decision.action
-        key = event.entity_id.encode("utf-8")
-        return [
-            OutputRecord(self.settings.decisions_topic, key, encode(decision)),
-            *self._alerts(self.scorer.take_alerts()),
-        ]
+    def process_batch(self, records: Sequence[InputRecord]) -> list[OutputRecord]:
+        """The records to produce for a batch, in input order.
+
+        Runs of consecutive events go to :meth:`Scorer.process_events` in one call (each
+        sees the state left by the ones before it); a label is applied where it stands.
+        """
+        out: list[OutputRecord] = []
+        run: list[tuple[InputRecord, Event]] = []
+        for record in records:
+            if record.topic == self.settings.events_topic:
+                try:
+                    event = decode_event(
+                        record.value, key=record.key, max_bytes=self.settings.max_message_bytes
+                    )
+                except InputError as exc:
+                    out.append(self._dead_letter(record, exc))
+                    continue
+                run.append((record, event))
+            elif record.topic == self.settings.labels_topic:
+                out += self._score_run(run)
+                run = []
+                out += self._process_label(record)
+            else:
+                raise ValueError(f"record from an unexpected topic {record.topic!r}")
+        out += self._score_run(run)
+        return out
+
+    def _score_run(self, run: list[tuple[InputRecord, Event]]) -> list[OutputRecord]:
+        if not run:
+            return []
+        try:
+            decisions = self.scorer.process_events(
+                [event for _, event in run], positions=[record.offset for record, _ in run]
+            )
+        except Exception as exc:
+            if len(run) == 1:
+                record, _ = run[0]
+                log.exception(
+                    "scoring failed for %s[%s]@%s", record.topic, record.partition, record.offset
+                )
+                return [self._dead_letter(record, exc, stage="score")]
+            # One by one: what was applied before the failure is recognised by its position
+            # and not applied twice; only the failing event is dead-lettered.
+            return [out for item in run for out in self._score_run([item])]
+        out = []
+        for decision in decisions:
+            self.counts["events"] += 1
+            self.counts[f"reason.{decision.reason}"] += 1
+            self.counts["actions"] += decision.action
+            key = decision.entity_id.encode("utf-8")
+            out.append(OutputRecord(self.settings.decisions_topic, key, encode(decision)))
+        return out + self._alerts(self.scorer.take_alerts())
 
     def _process_label(self, record: InputRecord) -> list[OutputRecord]:
-        label = decode_label(
-            record.value, key=record.key, max_bytes=self.settings.max_message_bytes
-        )
+        try:
+            label = decode_label(
+                record.value, key=record.key, max_bytes=self.settings.max_message_bytes
+            )
+        except InputError as exc:
+            return [self._dead_letter(record, exc)]
         if label.reported_ts is None and record.timestamp is not None:
             # Online, a label is known from the moment Kafka received it (CONTRACT.md).
             label = replace(label, reported_ts=max(label.ts, record.timestamp))
-        alerts = self.scorer.process_label(label, position=record.offset)
+        try:
+            alerts = self.scorer.process_label(label, position=record.offset)
+        except Exception as exc:  # a bug or a model failure: keep the input, keep going
+            log.exception(
+                "learning failed for %s[%s]@%s", record.topic, record.partition, record.offset
+            )
+            return [self._dead_letter(record, exc, stage="score")]
         self.counts["labels"] += 1
         return self._alerts(alerts)
 

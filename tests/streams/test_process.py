@@ -79,3 +79,59 @@ def test_a_scoring_failure_is_dead_lettered_at_the_score_stage() -> None:
         "score",
         "model failed",
     )
+
+
+def test_a_batch_keeps_input_order_and_dead_letters_only_the_bad_ones() -> None:
+    processor = MessageProcessor(Settings(), Scorer())
+    label = orjson.dumps({"entity_id": "a", "ts": 10.0, "label": 1})
+    batch = [
+        record("events", event("e-1"), offset=0),
+        record("events", b"{", offset=1),
+        record("events", event("e-2", ts=11.0), offset=2),
+        record("labels", label, offset=0),
+        record("events", event("e-3", ts=12.0), offset=3),
+    ]
+    outputs = processor.process_batch(batch)
+    kinds = [
+        (o.topic, orjson.loads(o.value).get("event_id") or orjson.loads(o.value).get("offset"))
+        for o in outputs
+    ]
+    assert kinds == [
+        ("dead-letter", 1),
+        ("decisions", "e-1"),
+        ("decisions", "e-2"),
+        ("decisions", "e-3"),
+    ]
+    assert processor.counts["labels"] == 1
+
+
+def test_a_model_failure_in_a_batch_dead_letters_only_the_failing_event() -> None:
+    class FailsOnSeven:
+        def predict_proba_one(self, x: dict) -> dict:
+            if x.get("x") == 7.0:
+                raise FloatingPointError("cannot score 7")
+            return {False: 0.5, True: 0.5}
+
+    scorer = Scorer(model=FailsOnSeven())
+    processor = MessageProcessor(Settings(), scorer)
+    batch = [
+        record(
+            "events",
+            orjson.dumps(
+                {
+                    "event_id": f"e-{i}",
+                    "entity_id": "a",
+                    "ts": float(i),
+                    "features": {"x": float(i)},
+                }
+            ),
+            offset=i,
+        )
+        for i in range(10)
+    ]
+    outputs = processor.process_batch(batch)
+    topics = [o.topic for o in outputs]
+    assert topics.count("decisions") == 9 and topics.count("dead-letter") == 1
+    letter = orjson.loads(next(o.value for o in outputs if o.topic == "dead-letter"))
+    assert (letter["offset"], letter["stage"], letter["error"]) == (7, "score", "cannot score 7")
+    assert scorer.states["a"].n_events == 9, "nothing applied twice, the failing one not at all"
