@@ -2,12 +2,13 @@
 ``evaluate``.
 
 Exit codes: 0 success, 1 the run failed (the demo saw lost or doubled decisions),
-2 bad usage or configuration, 3 no Kafka broker could be had.
+2 bad usage or configuration, 3 no Kafka broker could be had, 4 a topic is missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -20,6 +21,7 @@ __all__ = ["main"]
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_NO_BROKER = 3
+EXIT_TOPIC_MISSING = 4
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,6 +92,31 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     replay.set_defaults(run=_run_replay)
 
+    produce = commands.add_parser(
+        "produce", help="send a JSONL file to a topic, keyed by entity_id, at a target rate"
+    )
+    produce.add_argument("file", type=Path, help="one JSON object per line")
+    produce.add_argument(
+        "--topic", default="events", help="events, labels, or a topic name (default events)"
+    )
+    produce.add_argument("--rate", type=float, default=None, help="records per second")
+    produce.set_defaults(run=_run_produce)
+
+    tail = commands.add_parser("tail", help="follow decisions, alerts or dead letters")
+    tail.add_argument(
+        "what", nargs="?", default="decisions", choices=["decisions", "alerts", "dead-letter"]
+    )
+    tail.add_argument("--entity", default=None, help="only this entity_id")
+    tail.add_argument("--from-beginning", action="store_true", help="not only new records")
+    tail.add_argument("--max", type=int, default=None, help="stop after this many records")
+    tail.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=None,
+        help="stop after this many seconds without a record",
+    )
+    tail.set_defaults(run=_run_tail)
+
     simulate = commands.add_parser(
         "simulate", help="the seed scenario: entities that change class, labels that come late"
     )
@@ -123,6 +150,106 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(run=_run_evaluate)
     return parser
+
+
+def _run_produce(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
+    from streams.produce import produce_file
+
+    settings = _settings("produce")
+    if settings is None:
+        return EXIT_CONFIG
+    if not args.file.is_file():
+        print(f"vigil produce: no such file: {args.file}", file=sys.stderr)
+        return EXIT_CONFIG
+    topic = {"events": settings.events_topic, "labels": settings.labels_topic}.get(
+        args.topic, args.topic
+    )
+    problem = _topic_problem(settings.bootstrap, topic, "produce")
+    if problem:
+        return problem
+    try:
+        sent = produce_file(
+            args.file, bootstrap_servers=settings.bootstrap, topic=topic, rate=args.rate
+        )
+    except KafkaError as exc:
+        print(
+            f"vigil produce: Kafka at {settings.bootstrap}: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_NO_BROKER
+    print(f"sent {sent} records to {topic}")
+    return 0
+
+
+def _run_tail(args: argparse.Namespace) -> int:
+    from streams.tail import tail
+
+    settings = _settings("tail")
+    if settings is None:
+        return EXIT_CONFIG
+    topic = {
+        "decisions": settings.decisions_topic,
+        "alerts": settings.alerts_topic,
+        "dead-letter": settings.dead_letter_topic,
+    }[args.what]
+    problem = _topic_problem(settings.bootstrap, topic, "tail")
+    if problem:
+        return problem
+    with contextlib.suppress(KeyboardInterrupt):
+        tail(
+            settings.bootstrap,
+            topic,
+            args.what,
+            entity=args.entity,
+            from_beginning=args.from_beginning,
+            limit=args.max,
+            timeout=args.idle_timeout,
+        )
+    return 0
+
+
+def _settings(command: str):
+    from streams.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"vigil {command}: bad configuration: {exc}", file=sys.stderr)
+        return None
+
+
+def _topic_problem(bootstrap: str, topic: str, command: str) -> int | None:
+    """``None`` when ``topic`` exists; else the exit code, after saying what is wrong."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap.split(","),
+            client_id="vigil-cli",
+            request_timeout_ms=10_000,
+            bootstrap_timeout_ms=10_000,
+        )
+        try:
+            exists = topic in admin.list_topics()
+        finally:
+            admin.close()
+    except KafkaError as exc:
+        print(
+            f"vigil {command}: Kafka at {bootstrap} is unreachable: {type(exc).__name__}",
+            file=sys.stderr,
+        )
+        return EXIT_NO_BROKER
+    if exists:
+        return None
+    print(
+        f"vigil {command}: topic {topic!r} does not exist at {bootstrap} (start "
+        "`vigil worker` once, it creates its topics)",
+        file=sys.stderr,
+    )
+    return EXIT_TOPIC_MISSING
 
 
 def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
