@@ -16,11 +16,15 @@ record produced so far (``faust.transport.consumer.Consumer._commit_offsets``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 
 import faust
+from faust.types import TP
 
 from engine.scorer import Scorer
+from streams.observe import WorkerMetrics, serve
 from streams.process import InputRecord, MessageProcessor, build_scorer
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -30,8 +34,11 @@ __all__ = ["create_app", "run_worker"]
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, scorer: Scorer | None = None) -> faust.App:
+def create_app(
+    settings: Settings, *, scorer: Scorer | None = None, metrics: WorkerMetrics | None = None
+) -> faust.App:
     """Build the worker's Faust app for ``settings``; nothing connects until it starts."""
+    metrics = metrics if metrics is not None else WorkerMetrics()
     app = faust.App(
         settings.group_id,
         broker=["kafka://" + server for server in settings.bootstrap.split(",")],
@@ -63,8 +70,11 @@ def create_app(settings: Settings, *, scorer: Scorer | None = None) -> faust.App
         )
     }
 
+    last_offsets: dict[TP, int] = {}
+
     @app.agent(inputs, name="vigil.score")
     async def score(stream: faust.StreamT) -> None:
+        metrics.ready = True
         async for events in stream.take_events(
             settings.batch_max, within=settings.batch_within_seconds
         ):
@@ -79,8 +89,26 @@ def create_app(settings: Settings, *, scorer: Scorer | None = None) -> faust.App
                 )
                 for event in events
             ]
-            for out in processor.process_batch(records):
+            before = processor.counts.copy()
+            began = time.perf_counter()
+            produced = processor.process_batch(records)
+            seconds = time.perf_counter() - began
+            for out in produced:
                 await outputs[out.topic].send(key=out.key, value=out.value)
+            metrics.record_batch(len(records), processor.counts - before, seconds=seconds)
+            metrics.model_version.set(processor.scorer.model_version)
+            for event in events:
+                last_offsets[event.message.tp] = event.message.offset
+
+    @app.timer(interval=5.0)
+    async def tick() -> None:
+        """The loop is alive; and how far behind each partition the worker is."""
+        metrics.alive()
+        for tp, offset in list(last_offsets.items()):
+            with contextlib.suppress(Exception):  # a partition revoked meanwhile
+                metrics.lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                    max(0, app.consumer.highwater(tp) - offset - 1)
+                )
 
     return app
 
@@ -90,6 +118,16 @@ def run_worker(settings: Settings) -> None:
     counts = ensure_topics(settings)
     log.info("topics ready: %s", counts)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    metrics = WorkerMetrics()
+    if settings.metrics_port:
+        server = serve(metrics, port=settings.metrics_port)
+        log.info("metrics, /healthz and /readyz on port %d", server.server_address[1])
+    app = create_app(settings, metrics=metrics)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        # JSON logs: the handler set up by `vigil worker` stays; Faust's own would replace it.
+        override_logging=settings.log_format != "json",
+    )
     worker.execute_from_commandline()

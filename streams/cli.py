@@ -344,6 +344,12 @@ def _run_worker(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"vigil worker: bad configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if settings.log_format == "json":
+        from streams.observe import JsonFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",

@@ -22,6 +22,7 @@ import orjson
 from engine.simulate import Scenario, merge_by_time, simulate
 from streams.brokers import kafka_broker
 from streams.clients import WorkerProcess, make_producer, read_topics
+from streams.local_kafka import free_port
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -80,6 +81,7 @@ def run_demo(
             bootstrap_servers=broker.bootstrap_servers,
             group_id=f"vigil-demo-{run_id}",
             data_dir=workdir / "data",
+            metrics_port=free_port(),
         )
         ensure_topics(settings)  # before anything is produced, so nothing auto-creates them
         worker = WorkerProcess(settings, log_path=workdir / "worker.log")

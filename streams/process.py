@@ -174,6 +174,8 @@ class MessageProcessor:
     def _alerts(self, alerts: list[Alert]) -> list[OutputRecord]:
         """Alerts keyed by their entity, or by their kind when they have none."""
         self.counts["alerts"] += len(alerts)
+        for alert in alerts:
+            self.counts[f"alert.{alert.kind}"] += 1
         return [
             OutputRecord(
                 self.settings.alerts_topic,

@@ -60,6 +60,10 @@ class Settings:
     #: ... gathered for at most this many seconds.
     batch_within_seconds: float = 0.05
     log_level: str = "info"
+    #: ``text`` or ``json`` (one JSON object per line).
+    log_format: str = "text"
+    #: Port of /metrics, /healthz and /readyz; 0 turns the server off.
+    metrics_port: int = 9100
 
     @property
     def bootstrap(self) -> str:
@@ -113,6 +117,10 @@ class Settings:
         ]
         if len(set(topics)) != len(topics):
             raise SettingsError(f"topic names must differ, got {topics}")
+        if self.log_format not in {"text", "json"}:
+            raise SettingsError(f"VIGIL_LOG_FORMAT: expected text or json, got {self.log_format!r}")
+        if not 0 <= self.metrics_port < 65536:
+            raise SettingsError(f"VIGIL_METRICS_PORT: not a port: {self.metrics_port}")
         if self.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
             raise SettingsError(f"VIGIL_LOG_LEVEL: unknown level {self.log_level!r}")
         return self
@@ -160,6 +168,8 @@ ENVIRONMENT: dict[str, str] = {
     "batch_max": "VIGIL_BATCH_MAX",
     "batch_within_seconds": "VIGIL_BATCH_WITHIN_SECONDS",
     "log_level": "VIGIL_LOG_LEVEL",
+    "log_format": "VIGIL_LOG_FORMAT",
+    "metrics_port": "VIGIL_METRICS_PORT",
 }
 
 

@@ -56,8 +56,8 @@ def test_the_dockerfile_installs_the_project_as_pyproject_says() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["requires-python"].startswith(">=3.11")
     assert "FROM python:3.11" in dockerfile
-    for package in project["tool"]["setuptools"]["packages"]:
-        top = package.split(".")[0]
+    for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]:
+        top = pattern.rstrip("*")
         assert f"COPY {top} ./{top}" in dockerfile
     assert "RUN pip install . " in dockerfile
     assert 'ENTRYPOINT ["vigil"]' in dockerfile

@@ -49,6 +49,7 @@ def test_kafka_and_replay_make_the_same_decisions(kafka: BrokerInfo, tmp_path: P
         group_id=f"same-{run}",
         data_dir=tmp_path / "data",
         action_threshold=0.6,
+        metrics_port=0,
     ).with_topic_prefix(f"same-{run}.")
     events, labels = synthetic_stream(n_entities=40, n_events=600, seed=13, label_rate=0.3)
     split = 300

@@ -14,6 +14,7 @@ from engine.simulate import synthetic_stream
 from streams.brokers import BrokerInfo
 from streams.clients import WorkerProcess, make_producer, read_topics
 from streams.demo import BAD_INPUTS
+from streams.local_kafka import free_port
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -28,6 +29,7 @@ def worker(kafka: BrokerInfo, tmp_path: Path) -> Iterator[WorkerProcess]:
         partitions=3,
         group_id=f"test-{run}",
         data_dir=tmp_path / "data",
+        metrics_port=free_port(),
     ).with_topic_prefix(f"w-{run}.")
     ensure_topics(settings)
     process = WorkerProcess(settings, log_path=tmp_path / "worker.log").start()
@@ -101,3 +103,23 @@ def test_one_decision_per_valid_event_one_dead_letter_per_bad_input(
             assert base64.b64decode(letter["raw"]) == value
     label_letter = by_position[(settings.labels_topic, bad_label.partition, bad_label.offset)]
     assert label_letter["error"] == "label: expected 0, 1, false or true, got 7"
+
+    metrics = scrape(settings.metrics_port, "/metrics")
+    assert metrics[0] == 200
+    text = metrics[1]
+    assert f"vigil_events_total {float(len(events))}" in text
+    assert 'vigil_dead_letters_total{stage="decode"}' in text
+    assert "vigil_batch_size_count" in text
+    assert scrape(settings.metrics_port, "/healthz")[0] == 200
+    assert scrape(settings.metrics_port, "/readyz")[0] == 200
+
+
+def scrape(port: int, path: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
