@@ -42,6 +42,7 @@ def create_app(
     app = faust.App(
         settings.group_id,
         broker=["kafka://" + server for server in settings.bootstrap.split(",")],
+        broker_credentials=settings.faust_credentials(),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,

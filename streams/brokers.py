@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from streams.local_kafka import DEFAULT_KAFKA_VERSION, LocalKafka, LocalKafkaError
+from streams.settings import Settings
 
 __all__ = ["BrokerInfo", "BrokerUnavailable", "kafka_broker", "probe"]
 
@@ -50,10 +51,13 @@ class BrokerInfo:
         return f"Apache Kafka {self.version} at {self.bootstrap_servers} from {where}{started}"
 
 
-def probe(bootstrap_servers: str, *, timeout: float = 15.0) -> str:
-    """Ask the cluster for its metadata; return the Kafka version its API versions imply."""
+def probe(options: dict, *, timeout: float = 15.0) -> str:
+    """Ask the cluster for its metadata; return the Kafka version its API versions imply.
+
+    ``options`` are kafka-python connection options (``Settings.kafka_options()``).
+    """
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers.split(","),
+        **options,
         request_timeout_ms=int(timeout * 1000),
         bootstrap_timeout_ms=int(timeout * 1000),
         client_id="vigil-probe",
@@ -104,8 +108,9 @@ def kafka_broker(
     """
     external = bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
+        options = replace(Settings.from_env(), bootstrap_servers=external).kafka_options()
         try:
-            version = probe(external, timeout=probe_timeout)
+            version = probe(options, timeout=probe_timeout)
         except (KafkaError, OSError) as exc:
             raise BrokerUnavailable(
                 f"KAFKA_BOOTSTRAP_SERVERS={external} did not answer: {type(exc).__name__}: {exc}"

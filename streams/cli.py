@@ -166,13 +166,11 @@ def _run_produce(args: argparse.Namespace) -> int:
     topic = {"events": settings.events_topic, "labels": settings.labels_topic}.get(
         args.topic, args.topic
     )
-    problem = _topic_problem(settings.bootstrap, topic, "produce")
+    problem = _topic_problem(settings, topic, "produce")
     if problem:
         return problem
     try:
-        sent = produce_file(
-            args.file, bootstrap_servers=settings.bootstrap, topic=topic, rate=args.rate
-        )
+        sent = produce_file(args.file, settings=settings, topic=topic, rate=args.rate)
     except KafkaError as exc:
         print(
             f"vigil produce: Kafka at {settings.bootstrap}: {type(exc).__name__}: {exc}",
@@ -194,12 +192,12 @@ def _run_tail(args: argparse.Namespace) -> int:
         "alerts": settings.alerts_topic,
         "dead-letter": settings.dead_letter_topic,
     }[args.what]
-    problem = _topic_problem(settings.bootstrap, topic, "tail")
+    problem = _topic_problem(settings, topic, "tail")
     if problem:
         return problem
     with contextlib.suppress(KeyboardInterrupt):
         tail(
-            settings.bootstrap,
+            settings,
             topic,
             args.what,
             entity=args.entity,
@@ -220,14 +218,14 @@ def _settings(command: str):
         return None
 
 
-def _topic_problem(bootstrap: str, topic: str, command: str) -> int | None:
+def _topic_problem(settings, topic: str, command: str) -> int | None:
     """``None`` when ``topic`` exists; else the exit code, after saying what is wrong."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap.split(","),
+            **settings.kafka_options(),
             client_id="vigil-cli",
             request_timeout_ms=10_000,
             bootstrap_timeout_ms=10_000,
@@ -238,14 +236,14 @@ def _topic_problem(bootstrap: str, topic: str, command: str) -> int | None:
             admin.close()
     except KafkaError as exc:
         print(
-            f"vigil {command}: Kafka at {bootstrap} is unreachable: {type(exc).__name__}",
+            f"vigil {command}: Kafka at {settings.bootstrap} is unreachable: {type(exc).__name__}",
             file=sys.stderr,
         )
         return EXIT_NO_BROKER
     if exists:
         return None
     print(
-        f"vigil {command}: topic {topic!r} does not exist at {bootstrap} (start "
+        f"vigil {command}: topic {topic!r} does not exist at {settings.bootstrap} (start "
         "`vigil worker` once, it creates its topics)",
         file=sys.stderr,
     )
@@ -278,9 +276,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
         counts = produce_scenario(
             scenario,
-            bootstrap_servers=settings.bootstrap,
-            events_topic=settings.events_topic,
-            labels_topic=settings.labels_topic,
+            settings=settings,
             rate=args.rate,
             on_progress=lambda n, s: print(
                 f"\r  {n} records, {n / max(s, 1e-9):.0f}/s", end="", file=sys.stderr, flush=True
@@ -344,6 +340,9 @@ def _run_worker(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"vigil worker: bad configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    from streams.observe import redact_secrets
+
+    redact_secrets([settings.sasl_password])
     if settings.log_format == "json":
         from streams.observe import JsonFormatter
 

@@ -23,10 +23,10 @@ from streams.settings import Settings
 __all__ = ["WorkerProcess", "make_producer", "read_topics"]
 
 
-def make_producer(bootstrap_servers: str) -> KafkaProducer:
+def make_producer(settings: Settings) -> KafkaProducer:
     """A producer that waits for every replica (``acks=all``); keys and values are bytes."""
     return KafkaProducer(
-        bootstrap_servers=bootstrap_servers.split(","),
+        **settings.kafka_options(),
         acks="all",
         linger_ms=5,
         client_id="vigil-producer",
@@ -34,7 +34,7 @@ def make_producer(bootstrap_servers: str) -> KafkaProducer:
 
 
 def read_topics(
-    bootstrap_servers: str,
+    settings: Settings,
     topics: Iterable[str],
     *,
     until: Callable[[dict[str, list[ConsumerRecord]]], bool],
@@ -47,7 +47,7 @@ def read_topics(
     """
     topics = list(topics)
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers.split(","),
+        **settings.kafka_options(),
         enable_auto_commit=False,
         isolation_level="read_committed",
         client_id="vigil-reader",

@@ -123,7 +123,7 @@ def _drive(
     timeout: float,
     out: Callable[[str], None],
 ) -> int:
-    producer = make_producer(settings.bootstrap)
+    producer = make_producer(settings)
     wanted = {e["event_id"] for e in events}
 
     def decided(records: dict) -> set[str]:
@@ -137,7 +137,7 @@ def _drive(
     producer.flush()
     began = time.monotonic()
     read_topics(
-        settings.bootstrap,
+        settings,
         [settings.decisions_topic],
         until=lambda r: first["event_id"] in decided(r) or not worker.alive,
         timeout=90.0,
@@ -171,7 +171,7 @@ def _drive(
     )
 
     records = read_topics(
-        settings.bootstrap,
+        settings,
         [settings.decisions_topic, settings.dead_letter_topic],
         until=lambda r: (
             (

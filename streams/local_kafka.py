@@ -180,6 +180,9 @@ class LocalKafka:
         Seconds to wait for the broker to say it started.
     extra_config
         More ``server.properties`` entries.
+    sasl_plain_users
+        When given, clients must authenticate: the client listener is ``SASL_PLAINTEXT``
+        with the ``PLAIN`` mechanism and these users (name → password).
     """
 
     def __init__(
@@ -191,6 +194,7 @@ class LocalKafka:
         heap: str = "1g",
         start_timeout: float = 90.0,
         extra_config: dict[str, str] | None = None,
+        sasl_plain_users: dict[str, str] | None = None,
     ) -> None:
         self.version = version
         self.host = host
@@ -198,6 +202,7 @@ class LocalKafka:
         self.heap = heap
         self.start_timeout = start_timeout
         self.extra_config = dict(extra_config or {})
+        self.sasl_plain_users = dict(sasl_plain_users or {})
         self.workdir: Path | None = None
         self.start_seconds: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -301,15 +306,17 @@ class LocalKafka:
 
     def _server_properties(self, controller_port: int) -> str:
         assert self.workdir is not None
+        client = "SASL_PLAINTEXT" if self.sasl_plain_users else "PLAINTEXT"
         config = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{self.host}:{controller_port}",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "listeners": f"{client}://{self.host}:{self.port},"
+            f"CONTROLLER://{self.host}:{controller_port}",
+            "advertised.listeners": f"{client}://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": client,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{client}:{client}",
             "log.dirs": str(self.workdir / "data"),
             "num.partitions": "1",
             "default.replication.factor": "1",
@@ -321,8 +328,20 @@ class LocalKafka:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
-            **self.extra_config,
         }
+        if self.sasl_plain_users:
+            users = {"vigil-broker": uuid.uuid4().hex, **self.sasl_plain_users}
+            broker_user, broker_password = next(iter(users.items()))
+            accounts = " ".join(f'user_{name}="{pw}"' for name, pw in users.items())
+            config |= {
+                "sasl.enabled.mechanisms": "PLAIN",
+                "sasl.mechanism.inter.broker.protocol": "PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+                    "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                    f'username="{broker_user}" password="{broker_password}" {accounts};'
+                ),
+            }
+        config |= self.extra_config
         return "".join(f"{k}={v}\n" for k, v in config.items())
 
     def _wait_until_started(self) -> None:

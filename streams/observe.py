@@ -37,7 +37,7 @@ from prometheus_client import (
     Counter as PromCounter,
 )
 
-__all__ = ["JsonFormatter", "WorkerMetrics", "serve"]
+__all__ = ["JsonFormatter", "WorkerMetrics", "redact_secrets", "serve"]
 
 
 class WorkerMetrics:
@@ -151,3 +151,40 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = record.exc_info[0].__name__
             entry["error"] = str(record.exc_info[1])
         return json.dumps(entry)
+
+
+def redact_secrets(secrets: list[str | None]) -> None:
+    """Replace every secret in every log record of this process by ``***``.
+
+    At debug level aiokafka logs each request it sends, the SASL handshake with the
+    password included; a record factory catches that, and anything else, whatever the
+    logger or handler (Faust installs its own handlers after ours).
+
+    >>> redact_secrets(["hunter2"])
+    >>> logging.getLogRecordFactory()("x", logging.INFO, "f", 1, "pw=%s", ("hunter2",), None
+    ...                               ).getMessage()
+    'pw=***'
+    >>> redact_secrets([])  # back to the plain factory
+    """
+    texts = set()
+    for secret in secrets:
+        if secret:
+            texts |= {secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]}
+    factory = _PLAIN_FACTORY
+    if not texts:
+        logging.setLogRecordFactory(factory)
+        return
+
+    def redacting(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        message = record.getMessage()
+        if any(text in message for text in texts):
+            for text in sorted(texts, key=len, reverse=True):
+                message = message.replace(text, "***")
+            record.msg, record.args = message, None
+        return record
+
+    logging.setLogRecordFactory(redacting)
+
+
+_PLAIN_FACTORY = logging.getLogRecordFactory()

@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 
 from streams.clients import make_producer
+from streams.settings import Settings
 
 __all__ = ["produce_file"]
 
@@ -21,7 +22,7 @@ __all__ = ["produce_file"]
 def produce_file(
     path: Path,
     *,
-    bootstrap_servers: str,
+    settings: Settings,
     topic: str,
     rate: float | None = None,
     progress: bool | None = None,
@@ -29,7 +30,7 @@ def produce_file(
     """Send every non-empty line of ``path`` to ``topic``; return how many were sent."""
     if progress is None:
         progress = sys.stderr.isatty()
-    producer = make_producer(bootstrap_servers)
+    producer = make_producer(settings)
     sent = 0
     began = time.monotonic()
     try:

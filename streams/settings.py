@@ -36,6 +36,15 @@ class Settings:
 
     #: Kafka bootstrap servers, comma-separated; ``None`` lets the tools pick a broker.
     bootstrap_servers: str | None = None
+    #: ``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``.
+    security_protocol: str = "PLAINTEXT"
+    #: ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512`` (with a SASL protocol).
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    #: Never printed: it is left out of the settings' repr.
+    sasl_password: str | None = field(default=None, repr=False)
+    #: CA bundle to verify the brokers' certificates (with an SSL protocol).
+    ssl_cafile: str | None = None
     events_topic: str = "events"
     labels_topic: str = "labels"
     decisions_topic: str = "decisions"
@@ -70,6 +79,44 @@ class Settings:
         """The bootstrap servers to use: the configured ones, else ``localhost:9092``."""
         return self.bootstrap_servers or "localhost:9092"
 
+    def kafka_options(self) -> dict[str, Any]:
+        """Connection options for kafka-python's clients (bootstrap servers and security).
+
+        >>> Settings(bootstrap_servers="a:1,b:2").kafka_options()
+        {'bootstrap_servers': ['a:1', 'b:2'], 'security_protocol': 'PLAINTEXT'}
+        """
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap.split(","),
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password
+        if self.ssl_cafile:
+            options["ssl_cafile"] = self.ssl_cafile
+        return options
+
+    def faust_credentials(self) -> Any:
+        """The same security for Faust (aiokafka): SASL or SSL credentials, or ``None``."""
+        import ssl
+
+        import faust
+
+        context = None
+        if self.security_protocol in {"SSL", "SASL_SSL"}:
+            context = ssl.create_default_context(cafile=self.ssl_cafile)
+        if self.security_protocol.startswith("SASL"):
+            return faust.SASLCredentials(
+                username=self.sasl_username,
+                password=self.sasl_password,
+                mechanism=self.sasl_mechanism or "PLAIN",
+                ssl_context=context,
+            )
+        if context is not None:
+            return faust.SSLCredentials(context)
+        return None
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the settings from ``environ`` (``os.environ`` by default) and validate them."""
@@ -92,6 +139,25 @@ class Settings:
         if not 0.0 <= self.action_threshold <= 1.0:
             raise SettingsError(
                 f"VIGIL_ACTION_THRESHOLD: must be within [0, 1], got {self.action_threshold}"
+            )
+        protocols = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+        if self.security_protocol not in protocols:
+            raise SettingsError(
+                f"KAFKA_SECURITY_PROTOCOL: expected one of {sorted(protocols)}, "
+                f"got {self.security_protocol!r}"
+            )
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise SettingsError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs KAFKA_SASL_MECHANISM, "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        mechanisms = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+        if self.sasl_mechanism is not None and self.sasl_mechanism not in mechanisms:
+            raise SettingsError(
+                f"KAFKA_SASL_MECHANISM: expected one of {sorted(mechanisms)}, "
+                f"got {self.sasl_mechanism!r}"
             )
         if self.policy not in {"memory", "naive"}:
             raise SettingsError(f"VIGIL_POLICY: expected memory or naive, got {self.policy!r}")
@@ -149,6 +215,11 @@ class Settings:
 #: The environment variable behind each setting.
 ENVIRONMENT: dict[str, str] = {
     "bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "security_protocol": "KAFKA_SECURITY_PROTOCOL",
+    "sasl_mechanism": "KAFKA_SASL_MECHANISM",
+    "sasl_username": "KAFKA_SASL_USERNAME",
+    "sasl_password": "KAFKA_SASL_PASSWORD",
+    "ssl_cafile": "KAFKA_SSL_CAFILE",
     "events_topic": "VIGIL_EVENTS_TOPIC",
     "labels_topic": "VIGIL_LABELS_TOPIC",
     "decisions_topic": "VIGIL_DECISIONS_TOPIC",

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from engine.simulate import Scenario, merge_by_time, simulate
+from streams.settings import Settings
 
 __all__ = ["produce_scenario", "write_scenario"]
 
@@ -43,9 +44,7 @@ def write_scenario(scenario: Scenario, out_dir: Path) -> dict[str, int]:
 def produce_scenario(
     scenario: Scenario,
     *,
-    bootstrap_servers: str,
-    events_topic: str,
-    labels_topic: str,
+    settings: Settings,
     rate: float | None = None,
     on_progress: Callable[[int, float], None] | None = None,
 ) -> dict[str, int]:
@@ -56,7 +55,8 @@ def produce_scenario(
     """
     from streams.clients import make_producer
 
-    producer = make_producer(bootstrap_servers)
+    producer = make_producer(settings)
+    events_topic, labels_topic = settings.events_topic, settings.labels_topic
     counts = {"events": 0, "labels": 0}
     waiting: list[dict] = []  # labels not yet known
     began = time.monotonic()

@@ -23,11 +23,13 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
+from streams.settings import Settings
+
 __all__ = ["follow", "format_record", "matches", "tail"]
 
 
 def follow(
-    bootstrap_servers: str,
+    settings: Settings,
     topic: str,
     *,
     from_beginning: bool = False,
@@ -38,7 +40,7 @@ def follow(
     Stops after ``timeout`` seconds without a new record, if given.
     """
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers.split(","),
+        **settings.kafka_options(),
         enable_auto_commit=False,
         client_id="vigil-tail",
     )
@@ -103,7 +105,7 @@ def _when(ts: Any) -> str:
 
 
 def tail(
-    bootstrap_servers: str,
+    settings: Settings,
     topic: str,
     kind: str,
     *,
@@ -115,7 +117,7 @@ def tail(
 ) -> int:
     """Print matching records; return how many were printed."""
     shown = 0
-    for record in follow(bootstrap_servers, topic, from_beginning=from_beginning, timeout=timeout):
+    for record in follow(settings, topic, from_beginning=from_beginning, timeout=timeout):
         if matches(record, entity):
             write(format_record(kind, record))
             shown += 1

@@ -41,7 +41,7 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> dict[str, int
         settings.dead_letter_topic,
     ]
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap.split(","),
+        **settings.kafka_options(),
         client_id="vigil-admin",
         request_timeout_ms=int(timeout * 1000),
     )

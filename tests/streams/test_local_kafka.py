@@ -15,7 +15,7 @@ pytestmark = pytest.mark.kafka
 
 
 def test_the_session_broker_answers_with_its_version(kafka: BrokerInfo) -> None:
-    version = probe(kafka.bootstrap_servers)
+    version = probe({"bootstrap_servers": [kafka.bootstrap_servers]})
     assert version.split(".")[0].isdigit()
     if kafka.kind == "local":
         # The broker's API versions say which release it is; it must be the one we resolved.

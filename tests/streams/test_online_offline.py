@@ -60,7 +60,7 @@ def test_kafka_and_replay_make_the_same_decisions(kafka: BrokerInfo, tmp_path: P
     assert labels
 
     ensure_topics(settings)
-    producer = make_producer(settings.bootstrap)
+    producer = make_producer(settings)
 
     def produce(topic: str, items: list[dict]) -> None:
         for item in items:
@@ -69,7 +69,7 @@ def test_kafka_and_replay_make_the_same_decisions(kafka: BrokerInfo, tmp_path: P
 
     def decisions_for(n: int) -> list[dict]:
         records = read_topics(
-            settings.bootstrap,
+            settings,
             [settings.decisions_topic],
             until=lambda r: len(r[settings.decisions_topic]) >= n,
             timeout=90,

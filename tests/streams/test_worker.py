@@ -43,7 +43,7 @@ def test_one_decision_per_valid_event_one_dead_letter_per_bad_input(
     settings = worker.settings
     events, labels = synthetic_stream(n_entities=40, n_events=400, seed=7)
     before, after = events[:200], events[200:]
-    producer = make_producer(settings.bootstrap)
+    producer = make_producer(settings)
     for item in before:
         producer.send(
             settings.events_topic, key=item["entity_id"].encode(), value=orjson.dumps(item)
@@ -69,7 +69,7 @@ def test_one_decision_per_valid_event_one_dead_letter_per_bad_input(
 
     n_bad = len(BAD_INPUTS) + 1
     records = read_topics(
-        settings.bootstrap,
+        settings,
         [settings.decisions_topic, settings.dead_letter_topic],
         until=lambda r: (
             len(r[settings.decisions_topic]) >= len(events)
