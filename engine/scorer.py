@@ -33,11 +33,12 @@ from river import compose, linear_model, preprocessing
 
 from engine.events import Alert, Decision, Event, FeatureContribution, Label
 from engine.labels import LabelRule, resolve_label
+from engine.models import NumbaLogisticRegression
 from engine.monitors import Monitors, MonitorSettings
 from engine.policy import DecisionPolicy, MemoryPolicy, decide_for, remember
 from engine.state import EntityState, Memory, PendingSample
 
-__all__ = ["Scorer"]
+__all__ = ["Scorer", "make_model", "river_model"]
 
 EVENTS = "events"
 LABELS = "labels"
@@ -49,8 +50,10 @@ class Scorer:
     Parameters
     ----------
     model
-        Any River binary classifier (or pipeline); by default River's ``StandardScaler``
-        followed by ``LogisticRegression``, so that features of any scale learn alike.
+        Any River binary classifier (or pipeline); by default
+        :class:`~engine.models.NumbaLogisticRegression` with online scaling, which computes
+        what River's ``StandardScaler() | LogisticRegression()`` computes, in compiled
+        kernels (see :func:`river_model` for River's own).
     policy
         A :class:`~engine.policy.DecisionPolicy`; the memory policy by default.
     memory
@@ -86,7 +89,7 @@ class Scorer:
         monitors: Monitors | None = None,
     ) -> None:
         if model is None:
-            model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+            model = NumbaLogisticRegression(scale=True)
         if hasattr(model, "_get_params") and "seed" in model._get_params():
             model = model.clone({"seed": seed})
         self.model = model
@@ -138,11 +141,33 @@ class Scorer:
         ]
 
     def score_many(self, rows: Sequence[dict[str, float]]) -> list[float]:
-        """The model's probability of class 1 for each feature dict; no state changes."""
-        predict = getattr(self.model, "predict_proba_many_dicts", None)
-        if predict is not None:  # a model with a batched path of its own
-            return [float(p) for p in predict(rows)]
+        """The model's probability of class 1 for each feature dict; no state changes.
+
+        A model with a batched path of its own (``predict_proba_dicts``) scores the whole
+        batch in one call; any other River classifier, one row at a time.
+        """
+        if not rows:
+            return []
+        predict = getattr(self.model, "predict_proba_dicts", None)
+        if predict is not None:
+            return predict(rows).tolist()
         return [_positive(self.model.predict_proba_one(x)) for x in rows]
+
+    # --- model versions -----------------------------------------------------------------
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The model's state as a new version: ``model_version`` goes up by one.
+
+        Decisions made from now on carry the new version. Needs a model with
+        ``snapshot()`` (the default model has one).
+        """
+        self.model_version += 1
+        return {"model_version": self.model_version, "model": self.model.snapshot()}
+
+    def restore_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Load a :meth:`checkpoint`: the model and its version (e.g. after a restart)."""
+        self.model = type(self.model).restore(checkpoint["model"])
+        self.model_version = int(checkpoint["model_version"])
 
     def _decide(self, event: Event, score: float, position: int | None) -> Decision:
         entity = event.entity_id
@@ -208,8 +233,15 @@ class Scorer:
         state.mark_applied(LABELS, position)
         self.states[entity] = state
         target = bool(resolution.label)
-        for sample in resolution.learn:
-            self.model.learn_one(sample.features, target)
+        if resolution.learn:
+            learn_dicts = getattr(self.model, "learn_dicts", None)
+            if learn_dicts is not None:  # one call, equal to learn_one on each in turn
+                learn_dicts(
+                    [s.features for s in resolution.learn], [target] * len(resolution.learn)
+                )
+            else:
+                for sample in resolution.learn:
+                    self.model.learn_one(sample.features, target)
         self.counts["labels"] += 1
         self.counts["samples_learned"] += len(resolution.learn)
         self.counts["samples_ambiguous"] += resolution.ambiguous
@@ -257,3 +289,17 @@ class Scorer:
 
 def _positive(proba: dict[Any, float]) -> float:
     return float(proba.get(True, proba.get(1, 0.0)))
+
+
+def river_model() -> Any:
+    """River's own ``StandardScaler() | LogisticRegression()``: the default model's twin."""
+    return preprocessing.StandardScaler() | linear_model.LogisticRegression()
+
+
+def make_model(name: str) -> Any:
+    """``numba`` (the default model) or ``river`` (River's own, for comparison)."""
+    if name == "numba":
+        return NumbaLogisticRegression(scale=True)
+    if name == "river":
+        return river_model()
+    raise ValueError(f"unknown model {name!r}; expected numba or river")

@@ -23,6 +23,7 @@ import time
 import faust
 from faust.types import TP
 
+from engine.models import warm_up
 from engine.scorer import Scorer
 from streams.observe import WorkerMetrics, serve
 from streams.process import InputRecord, MessageProcessor, build_scorer
@@ -118,6 +119,7 @@ def run_worker(settings: Settings) -> None:
     """Create the topics, then run the worker until SIGTERM or Ctrl-C."""
     counts = ensure_topics(settings)
     log.info("topics ready: %s", counts)
+    log.info("model kernels ready in %.2f s (compiled, or loaded from Numba's cache)", warm_up())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     metrics = WorkerMetrics()
     if settings.metrics_port:

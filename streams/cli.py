@@ -87,7 +87,10 @@ def _parser() -> argparse.ArgumentParser:
         help="decision policy (default: VIGIL_POLICY or memory)",
     )
     replay.add_argument(
-        "--model", choices=["river"], default="river", help="the online model (default river)"
+        "--model",
+        choices=["numba", "river"],
+        default="numba",
+        help="numba (default; compiled) or river (River's own, for comparison)",
     )
     replay.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     replay.set_defaults(run=_run_replay)
@@ -388,7 +391,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         events_path=args.events,
         labels_path=args.labels,
         out_dir=args.out,
-        scorer=build_scorer(settings, policy=args.policy, seed=args.seed),
+        scorer=build_scorer(settings, policy=args.policy, seed=args.seed, model=args.model),
         max_message_bytes=settings.max_message_bytes,
     )
     elapsed = time.monotonic() - began

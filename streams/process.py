@@ -6,7 +6,7 @@ that it is tested in microseconds and the Faust agent stays a loop that sends wh
 
 Examples
 --------
->>> from engine.scorer import Scorer
+>>> from engine.scorer import Scorer, make_model
 >>> from streams.settings import Settings
 >>> processor = MessageProcessor(Settings(), Scorer())
 >>> good = InputRecord("events", 0, 5, 100.0, b"a",
@@ -37,7 +37,7 @@ from engine.events import (
 )
 from engine.labels import LabelRule
 from engine.policy import DecisionPolicy, MemoryPolicy, NaivePolicy
-from engine.scorer import Scorer
+from engine.scorer import Scorer, make_model
 from engine.state import Memory
 from streams.settings import Settings
 
@@ -67,8 +67,13 @@ class OutputRecord:
     value: bytes
 
 
-def build_scorer(settings: Settings, *, policy: str | None = None, seed: int = 0) -> Scorer:
-    """The engine's :class:`Scorer` as ``settings`` configure it (worker and replay alike)."""
+def build_scorer(
+    settings: Settings, *, policy: str | None = None, seed: int = 0, model: str = "numba"
+) -> Scorer:
+    """The engine's :class:`Scorer` as ``settings`` configure it (worker and replay alike).
+
+    ``model``: ``numba`` (the default model) or ``river`` (River's own, for comparison).
+    """
     chosen: DecisionPolicy
     if (policy or settings.policy) == "naive":
         chosen = NaivePolicy(threshold=settings.action_threshold)
@@ -79,6 +84,7 @@ def build_scorer(settings: Settings, *, policy: str | None = None, seed: int = 0
             cooldown=settings.cooldown_seconds,
         )
     return Scorer(
+        model=make_model(model),
         policy=chosen,
         memory=Memory(window=settings.memory_window_seconds),
         label_rule=LabelRule(first_label_lookback=settings.first_label_lookback_seconds),
