@@ -16,6 +16,7 @@ streams.settings.SettingsError: VIGIL_PARTITIONS: expected an integer, got 'zero
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -119,9 +120,15 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings from ``environ`` (``os.environ`` by default) and validate them."""
+        """Read the settings from ``environ`` (``os.environ`` by default) and validate them.
+
+        ``VIGIL_CONFIG`` may name a TOML file whose keys are the settings' names
+        (``partitions = 8``, ``events_topic = "ev"``); environment variables override it.
+        """
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        if environ.get("VIGIL_CONFIG"):
+            values.update(_from_toml(Path(environ["VIGIL_CONFIG"]).expanduser()))
         for f in fields(cls):
             name = ENVIRONMENT[f.name]
             raw = environ.get(name)
@@ -258,3 +265,20 @@ def _convert(name: str, raw: str, annotation: Any) -> Any:
     if kind == "Path":
         return Path(raw).expanduser()
     return raw
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        table = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SettingsError(f"VIGIL_CONFIG: no such file: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"VIGIL_CONFIG: {path} is not valid TOML: {exc}") from None
+    known = {f.name: f for f in fields(Settings)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise SettingsError(f"VIGIL_CONFIG: {path}: unknown settings {unknown}")
+    return {
+        name: _convert(f"{path}: {name}", str(value), known[name].type)
+        for name, value in table.items()
+    }

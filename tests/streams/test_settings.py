@@ -45,3 +45,43 @@ def test_every_setting_round_trips_through_the_environment() -> None:
 def test_bad_values_are_refused_with_the_variable_named(env: dict, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_a_toml_file_sets_values_and_the_environment_overrides_it(tmp_path: Path) -> None:
+    config = tmp_path / "vigil.toml"
+    config.write_text('partitions = 8\nevents_topic = "ev"\naction_threshold = 0.7\n')
+    s = Settings.from_env({"VIGIL_CONFIG": str(config), "VIGIL_PARTITIONS": "2"})
+    assert (s.partitions, s.events_topic, s.action_threshold) == (2, "ev", 0.7)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("partitons = 3\n", "unknown settings \\['partitons'\\]"),
+        ("x = [\n", "not valid TOML"),
+        ("partitions = 'many'\n", "expected an integer"),
+    ],
+)
+def test_a_bad_toml_file_is_refused_clearly(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "vigil.toml"
+    config.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({"VIGIL_CONFIG": str(config)})
+
+
+def test_a_missing_toml_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="no such file"):
+        Settings.from_env({"VIGIL_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_sasl_needs_its_credentials_and_hides_the_password() -> None:
+    with pytest.raises(SettingsError, match="needs KAFKA_SASL_MECHANISM"):
+        Settings.from_env({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
+    s = Settings(
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="u",
+        sasl_password="hunter2",
+    )
+    assert "hunter2" not in repr(s)
+    assert s.kafka_options()["sasl_plain_password"] == "hunter2"
