@@ -155,13 +155,13 @@ class Scorer:
 
     # --- model versions -----------------------------------------------------------------
 
-    def checkpoint(self) -> dict[str, Any]:
-        """The model's state as a new version: ``model_version`` goes up by one.
+    def checkpoint(self, *, version: int | None = None) -> dict[str, Any]:
+        """The model's state as a new version (``version``, else the current one plus one).
 
         Decisions made from now on carry the new version. Needs a model with
         ``snapshot()`` (the default model has one).
         """
-        self.model_version += 1
+        self.model_version = self.model_version + 1 if version is None else version
         return {"model_version": self.model_version, "model": self.model.snapshot()}
 
     def restore_checkpoint(self, checkpoint: dict[str, Any]) -> None:

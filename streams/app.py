@@ -16,6 +16,7 @@ record produced so far (``faust.transport.consumer.Consumer._commit_offsets``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -25,6 +26,8 @@ from faust.types import TP
 
 from engine.models import warm_up
 from engine.scorer import Scorer
+from streams.checkpoints import CheckpointFollower, publish, read_checkpoints
+from streams.clients import make_producer
 from streams.observe import WorkerMetrics, serve
 from streams.process import InputRecord, MessageProcessor, build_scorer
 from streams.settings import Settings
@@ -36,9 +39,17 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, *, scorer: Scorer | None = None, metrics: WorkerMetrics | None = None
+    settings: Settings,
+    *,
+    scorer: Scorer | None = None,
+    metrics: WorkerMetrics | None = None,
+    checkpoints: CheckpointFollower | None = None,
 ) -> faust.App:
-    """Build the worker's Faust app for ``settings``; nothing connects until it starts."""
+    """Build the worker's Faust app for ``settings``; nothing connects until it starts.
+
+    With ``checkpoints``, the model is checkpointed to the models topic every
+    ``VIGIL_CHECKPOINT_SECONDS`` when it has learned since, and a rollback is loaded.
+    """
     metrics = metrics if metrics is not None else WorkerMetrics()
     app = faust.App(
         settings.group_id,
@@ -112,7 +123,40 @@ def create_app(
                     max(0, app.consumer.highwater(tp) - offset - 1)
                 )
 
+    if checkpoints is not None:
+        add_checkpointing(app, settings, processor.scorer, checkpoints)
     return app
+
+
+def add_checkpointing(
+    app: faust.App, settings: Settings, scorer: Scorer, follower: CheckpointFollower
+) -> None:
+    """A timer that checkpoints the model when it learned, and loads rollbacks."""
+    producer = make_producer(settings)
+    learned = {"n": getattr(scorer.model, "n_learned", 0)}
+
+    @app.timer(interval=settings.checkpoint_seconds)
+    async def checkpoint() -> None:
+        loop = asyncio.get_running_loop()
+        for version in follower.rollbacks():
+            data = follower.versions.get(version)
+            if data is None:  # older than what the follower keeps: read the topic
+                versions, _ = await loop.run_in_executor(None, read_checkpoints, settings)
+                data = versions.get(version)
+            if data is None:
+                log.warning("rollback to model version %d: no such checkpoint", version)
+                continue
+            scorer.restore_checkpoint(data)
+            learned["n"] = getattr(scorer.model, "n_learned", 0)
+            log.info("rolled back to model version %d", version)
+        n_learned = getattr(scorer.model, "n_learned", 0)
+        if n_learned == learned["n"]:
+            return
+        latest = max([scorer.model_version, *follower.versions])
+        state = scorer.checkpoint(version=latest + 1)
+        learned["n"] = n_learned
+        await loop.run_in_executor(None, publish, producer, settings, state)
+        log.info("model version %d checkpointed (%d samples learned)", latest + 1, n_learned)
 
 
 def run_worker(settings: Settings) -> None:
@@ -125,7 +169,14 @@ def run_worker(settings: Settings) -> None:
     if settings.metrics_port:
         server = serve(metrics, port=settings.metrics_port)
         log.info("metrics, /healthz and /readyz on port %d", server.server_address[1])
-    app = create_app(settings, metrics=metrics)
+    scorer = build_scorer(settings)
+    versions, current = read_checkpoints(settings)
+    if current is not None and current in versions:
+        scorer.restore_checkpoint(versions[current])
+        log.info("model version %d restored from %s", current, settings.models_topic)
+    follower = CheckpointFollower(settings).start()
+    follower.versions.update(versions)
+    app = create_app(settings, scorer=scorer, metrics=metrics, checkpoints=follower)
     worker = faust.Worker(
         app,
         loglevel=settings.log_level.lower(),

@@ -1,5 +1,5 @@
 """The ``vigil`` command: ``broker``, ``worker``, ``demo``, ``replay``, ``simulate``,
-``evaluate``.
+``evaluate``, ``produce``, ``tail``, ``model``.
 
 Exit codes: 0 success, 1 the run failed (the demo saw lost or doubled decisions),
 2 bad usage or configuration, 3 no Kafka broker could be had, 4 a topic is missing.
@@ -119,6 +119,14 @@ def _parser() -> argparse.ArgumentParser:
         help="stop after this many seconds without a record",
     )
     tail.set_defaults(run=_run_tail)
+
+    model = commands.add_parser("model", help="model versions: list them, roll back")
+    model_commands = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    listing = model_commands.add_parser("ls", help="list the checkpoints of VIGIL_GROUP_ID")
+    listing.set_defaults(run=_run_model_ls)
+    back = model_commands.add_parser("rollback", help="make the workers load VERSION")
+    back.add_argument("version", type=int)
+    back.set_defaults(run=_run_model_rollback)
 
     simulate = commands.add_parser(
         "simulate", help="the seed scenario: entities that change class, labels that come late"
@@ -251,6 +259,59 @@ def _topic_problem(settings, topic: str, command: str) -> int | None:
         file=sys.stderr,
     )
     return EXIT_TOPIC_MISSING
+
+
+def _run_model_ls(args: argparse.Namespace) -> int:
+    from streams.checkpoints import read_checkpoints
+
+    settings = _settings("model ls")
+    if settings is None:
+        return EXIT_CONFIG
+    problem = _topic_problem(settings, settings.models_topic, "model ls")
+    if problem:
+        return problem
+    versions, current = read_checkpoints(settings)
+    if not versions:
+        print(f"no checkpoints for group {settings.group_id!r} on {settings.models_topic!r}")
+        return 0
+    print(f"{'version':>8}  {'checkpointed at (UTC)':<21} {'samples learned':>15} {'features':>8}")
+    for version in sorted(versions):
+        data = versions[version]
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(data.get("ts", 0)))
+        features = len(data["model"].get("features", []))
+        mark = "  <- current" if version == current else ""
+        print(f"{version:>8}  {when:<21} {data.get('n_learned') or 0:>15} {features:>8}{mark}")
+    return 0
+
+
+def _run_model_rollback(args: argparse.Namespace) -> int:
+    from streams.checkpoints import read_checkpoints, rollback
+    from streams.clients import make_producer
+
+    settings = _settings("model rollback")
+    if settings is None:
+        return EXIT_CONFIG
+    problem = _topic_problem(settings, settings.models_topic, "model rollback")
+    if problem:
+        return problem
+    versions, _ = read_checkpoints(settings)
+    if args.version not in versions:
+        print(
+            f"vigil model rollback: no version {args.version} for group "
+            f"{settings.group_id!r} (have: {sorted(versions)})",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    producer = make_producer(settings)
+    try:
+        rollback(producer, settings, args.version)
+    finally:
+        producer.close()
+    print(
+        f"version {args.version} is now current for group {settings.group_id!r}; "
+        "running workers load it within VIGIL_CHECKPOINT_SECONDS"
+    )
+    return 0
 
 
 def _scenario_arguments(parser: argparse.ArgumentParser) -> None:

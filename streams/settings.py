@@ -51,6 +51,10 @@ class Settings:
     decisions_topic: str = "decisions"
     alerts_topic: str = "alerts"
     dead_letter_topic: str = "dead-letter"
+    #: Compacted topic of model checkpoints and the current version (one partition).
+    models_topic: str = "models"
+    #: Seconds between two model checkpoints (only when the model learned since).
+    checkpoint_seconds: float = 60.0
     #: Partitions of the input topics (events and labels share it) and of the outputs.
     partitions: int = 4
     replication_factor: int = 1
@@ -173,6 +177,8 @@ class Settings:
                 "VIGIL_MIN_RISE, VIGIL_COOLDOWN_SECONDS and VIGIL_FIRST_LABEL_LOOKBACK_SECONDS "
                 "must not be negative"
             )
+        if self.checkpoint_seconds <= 0:
+            raise SettingsError("VIGIL_CHECKPOINT_SECONDS: must be positive")
         if self.memory_window_seconds <= 0:
             raise SettingsError("VIGIL_MEMORY_WINDOW_SECONDS: must be positive")
         if self.batch_max < 1 or self.batch_within_seconds <= 0:
@@ -187,6 +193,7 @@ class Settings:
             self.decisions_topic,
             self.alerts_topic,
             self.dead_letter_topic,
+            self.models_topic,
         ]
         if len(set(topics)) != len(topics):
             raise SettingsError(f"topic names must differ, got {topics}")
@@ -207,6 +214,7 @@ class Settings:
             decisions_topic=prefix + self.decisions_topic,
             alerts_topic=prefix + self.alerts_topic,
             dead_letter_topic=prefix + self.dead_letter_topic,
+            models_topic=prefix + self.models_topic,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -232,6 +240,8 @@ ENVIRONMENT: dict[str, str] = {
     "decisions_topic": "VIGIL_DECISIONS_TOPIC",
     "alerts_topic": "VIGIL_ALERTS_TOPIC",
     "dead_letter_topic": "VIGIL_DEAD_LETTER_TOPIC",
+    "models_topic": "VIGIL_MODELS_TOPIC",
+    "checkpoint_seconds": "VIGIL_CHECKPOINT_SECONDS",
     "partitions": "VIGIL_PARTITIONS",
     "replication_factor": "VIGIL_REPLICATION_FACTOR",
     "group_id": "VIGIL_GROUP_ID",

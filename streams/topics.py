@@ -1,5 +1,7 @@
 """Create the worker's topics with their configured partition counts, at start-up.
 
+The models topic has one partition and is compacted (see :mod:`streams.checkpoints`).
+
 ``events`` and ``labels`` must have the same partition count (and the same key, the
 entity id), so that one entity's events and labels reach the same worker; a mismatch
 on an existing cluster is a configuration error, not something to paper over.
@@ -52,6 +54,15 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> dict[str, int
             for n in names
             if n not in existing
         ]
+        if settings.models_topic not in topic_partitions(admin, [settings.models_topic]):
+            missing.append(
+                NewTopic(
+                    settings.models_topic,
+                    1,
+                    settings.replication_factor,
+                    topic_configs={"cleanup.policy": "compact"},
+                )
+            )
         if missing:
             # Another worker may create them at the same moment.
             with contextlib.suppress(TopicAlreadyExistsError):
