@@ -23,6 +23,14 @@ EXIT_CONFIG = 2
 EXIT_NO_BROKER = 3
 EXIT_TOPIC_MISSING = 4
 
+#: ``vigil bench NAME`` runs ``benchmarks/bench_NAME.py``.
+BENCHMARKS = {
+    "scorer": "µs per event of the engine against the model alone",
+    "model": "the model step, Numba against River, one by one and batched",
+    "replay": "the whole engine offline, events/s, Numba against River",
+    "drift": "concept-drift detection delay, false alarms and misses",
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -127,6 +135,13 @@ def _parser() -> argparse.ArgumentParser:
     back = model_commands.add_parser("rollback", help="make the workers load VERSION")
     back.add_argument("version", type=int)
     back.set_defaults(run=_run_model_rollback)
+
+    bench = commands.add_parser(
+        "bench", help="run a benchmark of benchmarks/ (from a checkout of the repository)"
+    )
+    bench.add_argument("which", choices=list(BENCHMARKS), help="which benchmark")
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark")
+    bench.set_defaults(run=_run_bench)
 
     simulate = commands.add_parser(
         "simulate", help="the seed scenario: entities that change class, labels that come late"
@@ -311,6 +326,24 @@ def _run_model_rollback(args: argparse.Namespace) -> int:
         f"version {args.version} is now current for group {settings.group_id!r}; "
         "running workers load it within VIGIL_CHECKPOINT_SECONDS"
     )
+    return 0
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    import runpy
+
+    folder = Path(__file__).resolve().parent.parent / "benchmarks"
+    script = folder / f"bench_{args.which}.py"
+    if not script.is_file():
+        print(
+            f"vigil bench: {script} is not here; benchmarks run from a checkout of the "
+            "repository (they are not installed with the package)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    sys.argv = [str(script), *args.options]
+    sys.path.insert(0, str(folder.parent))
+    runpy.run_path(str(script), run_name="__main__")
     return 0
 
 
