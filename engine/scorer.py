@@ -172,33 +172,17 @@ class Scorer:
     def _decide(self, event: Event, score: float, position: int | None) -> Decision:
         entity = event.entity_id
         state = self.states.get(entity) or EntityState()
+        if state.already_applied(EVENTS, position):
+            # Replayed after a crash: the state has it already. Give the same decision
+            # again if the state still remembers it, else recompute without applying.
+            self.counts["events_replayed"] += 1
+            remembered = state.decision_at(position)
+            if remembered is not None:
+                return Decision(event.event_id, entity, event.ts, *remembered)
         verdict, entity_max = decide_for(
             state, ts=event.ts, score=score, policy=self.policy, memory=self.memory
         )
-        if state.already_applied(EVENTS, position):
-            self.counts["events_replayed"] += 1
-        else:
-            remember(state, ts=event.ts, score=score, action=verdict.action, memory=self.memory)
-            evicted_before = state.evicted_pending
-            # A copy: what is learned later is exactly what was scored now.
-            sample = PendingSample(event.ts, score, dict(event.features))
-            state.add_pending(sample, self.memory)
-            if self.clock is not None:
-                state.evict_pending(now=self.clock(), memory=self.memory)
-            self.counts["pending_evicted"] += state.evicted_pending - evicted_before
-            state.mark_applied(EVENTS, position)
-            self._alerts += self.monitors.observe_event(
-                entity_id=entity,
-                ts=event.ts,
-                features=event.features,
-                score=score,
-                state=state,
-                n_entities=len(self.states) + (entity not in self.states),
-            )
-            self.states[entity] = state  # written back explicitly, never changed behind it
-            self.counts["events"] += 1
-            self.counts["actions"] += verdict.action
-        return Decision(
+        decision = Decision(
             event_id=event.event_id,
             entity_id=entity,
             ts=event.ts,
@@ -210,6 +194,30 @@ class Scorer:
             rise=None if entity_max is None else score - entity_max,
             top_features=self.explain(event.features),
         )
+        if state.already_applied(EVENTS, position):
+            return decision
+        remember(state, ts=event.ts, score=score, action=verdict.action, memory=self.memory)
+        evicted_before = state.evicted_pending
+        # A copy: what is learned later is exactly what was scored now.
+        state.add_pending(PendingSample(event.ts, score, dict(event.features)), self.memory)
+        if self.clock is not None:
+            state.evict_pending(now=self.clock(), memory=self.memory)
+        self.counts["pending_evicted"] += state.evicted_pending - evicted_before
+        state.mark_applied(EVENTS, position)
+        if position is not None:
+            state.remember_decision(position, _decision_fields(decision), self.memory)
+        self._alerts += self.monitors.observe_event(
+            entity_id=entity,
+            ts=event.ts,
+            features=event.features,
+            score=score,
+            state=state,
+            n_entities=len(self.states) + (entity not in self.states),
+        )
+        self.states[entity] = state  # written back explicitly, never changed behind it
+        self.counts["events"] += 1
+        self.counts["actions"] += verdict.action
+        return decision
 
     # --- labels -------------------------------------------------------------------------
 
@@ -285,6 +293,19 @@ class Scorer:
             FeatureContribution(name, features.get(name, 0.0), contribution)
             for name, contribution in ranked[: self.n_top_features]
         )
+
+
+def _decision_fields(decision: Decision) -> tuple[Any, ...]:
+    """What a decision says beyond its event: enough to give it again, identical."""
+    return (
+        decision.score,
+        decision.action,
+        decision.reason,
+        decision.model_version,
+        decision.entity_max_score,
+        decision.rise,
+        decision.top_features,
+    )
 
 
 def _positive(proba: dict[Any, float]) -> float:

@@ -38,6 +38,8 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.events import FeatureContribution
+
 __all__ = ["EntityState", "Memory", "PendingSample"]
 
 
@@ -66,6 +68,9 @@ class Memory:
     max_labels: int = 16
     max_pending: int = 256
     max_pending_age: float = 7 * 86_400.0
+    #: The entity's last decisions kept (by input position), so that an input replayed
+    #: after a crash gets the very same decision again.
+    max_decisions: int = 8
 
     def __post_init__(self) -> None:
         if self.window <= 0 or self.max_pending_age <= 0:
@@ -104,6 +109,8 @@ class EntityState:
     high_run: tuple[int, float, float, float] | None = None
     #: Whether the entity's predictions are frozen now (see engine.monitors.frozen).
     frozen: bool = False
+    #: (position, decision fields) of the last ``Memory.max_decisions`` decisions.
+    decisions: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
 
     # --- scores -------------------------------------------------------------------------
 
@@ -194,6 +201,19 @@ class EntityState:
         if position is not None:
             self.applied[source] = position
 
+    def remember_decision(self, position: int, fields: tuple[Any, ...], memory: Memory) -> None:
+        """Keep a decision's fields by its input position (the last few only)."""
+        self.decisions.append((position, fields))
+        if len(self.decisions) > memory.max_decisions:
+            del self.decisions[0]
+
+    def decision_at(self, position: int | None) -> tuple[Any, ...] | None:
+        """The fields of the decision given at ``position``, if still remembered."""
+        for kept, fields in self.decisions:
+            if kept == position:
+                return fields
+        return None
+
     # --- persistence --------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
@@ -210,6 +230,10 @@ class EntityState:
             "applied": dict(self.applied),
             "high_run": None if self.high_run is None else list(self.high_run),
             "frozen": self.frozen,
+            "decisions": [
+                [position, [*fields[:6], [[f.name, f.value, f.contribution] for f in fields[6]]]]
+                for position, fields in self.decisions
+            ],
         }
 
     @classmethod
@@ -229,4 +253,8 @@ class EntityState:
             if snapshot.get("high_run") is None
             else (int(snapshot["high_run"][0]), *map(float, snapshot["high_run"][1:])),
             frozen=bool(snapshot.get("frozen", False)),
+            decisions=[
+                (int(position), (*fields[:6], tuple(FeatureContribution(*f) for f in fields[6])))
+                for position, fields in snapshot.get("decisions", [])
+            ],
         )

@@ -12,7 +12,7 @@ from engine.labels import LabelRule
 from engine.policy import MemoryPolicy, NaivePolicy
 from engine.scorer import Scorer
 from engine.simulate import synthetic_stream
-from engine.state import Memory
+from engine.state import EntityState, Memory
 from tests.engine.helpers import ScoreFromFeature
 
 
@@ -165,11 +165,23 @@ def test_an_input_replayed_at_the_same_position_is_not_applied_twice() -> None:
     state_after = scorer.states["a"].snapshot()
     again = scorer.process_event(ev(1, "a", 1.0, 0.9), position=7)
     assert scorer.states["a"].snapshot() == state_after
-    assert first.action and again.reason == "no_rise_over_entity_max"
+    assert first.action and again == first, "a replayed input gets the very same decision"
     assert scorer.counts["events_replayed"] == 1
     scorer.process_label(Label("a", 1.0, 1), position=3)
     scorer.process_label(Label("a", 1.0, 1), position=3)
     assert scorer.counts["labels"] == 1 and scorer.counts["labels_replayed"] == 1
+
+
+def test_a_replay_beyond_the_remembered_decisions_is_recomputed_not_applied() -> None:
+    memory = Memory(max_decisions=2)
+    scorer = Scorer(model=ScoreFromFeature(), memory=memory)
+    for i in range(5):
+        scorer.process_event(ev(i, "a", float(i), 0.9), position=i)
+    snapshot = scorer.states["a"].snapshot()
+    assert [p for p, _ in scorer.states["a"].decisions] == [3, 4]
+    assert EntityState.restore(snapshot) == scorer.states["a"]
+    again = scorer.process_event(ev(0, "a", 0.0, 0.9), position=0)
+    assert again.event_id == "e-0" and scorer.states["a"].snapshot() == snapshot
 
 
 def test_decisions_explain_themselves() -> None:
