@@ -70,7 +70,7 @@ class Memory:
     max_pending_age: float = 7 * 86_400.0
     #: The entity's last decisions kept (by input position), so that an input replayed
     #: after a crash gets the very same decision again.
-    max_decisions: int = 8
+    max_decisions: int = 32
 
     def __post_init__(self) -> None:
         if self.window <= 0 or self.max_pending_age <= 0:

@@ -12,6 +12,11 @@ acknowledges a batch's records only after the agent has handled the whole batch.
 Delivery is at least once: Faust commits an input offset only after the agent has moved
 past the record and after ``producer.flush()`` has had the broker acknowledge every
 record produced so far (``faust.transport.consumer.Consumer._commit_offsets``).
+
+Entity states live in a Faust table backed by a changelog topic
+(:mod:`streams.state_table`); each state carries the last input position applied to it
+and its last decisions, so that inputs replayed after a crash are not applied twice and
+get the same decisions again.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from streams.clients import make_producer
 from streams.observe import WorkerMetrics, serve
 from streams.process import InputRecord, MessageProcessor, build_scorer
 from streams.settings import Settings
+from streams.state_table import TableStates
 from streams.topics import ensure_topics
 
 __all__ = ["create_app", "run_worker"]
@@ -61,12 +67,24 @@ def create_app(
         topic_replication_factor=settings.replication_factor,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
+        # Commit often: after a crash, what is replayed is what came after the last commit.
+        broker_commit_every=settings.batch_max,
+        broker_commit_interval=1.0,
         producer_acks=-1,
         web_enabled=False,
         datadir=str(settings.data_dir / settings.group_id),
         store="memory://",
     )
-    processor = MessageProcessor(settings, scorer if scorer is not None else build_scorer(settings))
+    states = app.Table(
+        "entity-state",
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        use_partitioner=True,  # changelog partition = input partition (same keys, same hash)
+    )
+    scorer = scorer if scorer is not None else build_scorer(settings)
+    scorer.states = TableStates(states)
+    processor = MessageProcessor(settings, scorer)
     inputs = app.topic(
         settings.events_topic,
         settings.labels_topic,

@@ -20,7 +20,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from streams.local_kafka import die_with_parent
 from streams.settings import Settings
 
-__all__ = ["WorkerProcess", "make_producer", "read_topics"]
+__all__ = ["WorkerProcess", "make_producer", "read_to_end", "read_topics"]
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
@@ -65,6 +65,33 @@ def read_topics(
             batch = consumer.poll(timeout_ms=200)
             for tp, items in batch.items():
                 records[tp.topic].extend(items)
+    finally:
+        consumer.close()
+    return records
+
+
+def read_to_end(settings: Settings, topic: str, *, timeout: float = 120.0) -> list[ConsumerRecord]:
+    """Every record of ``topic`` up to its end as of now, partition by partition in order."""
+    consumer = KafkaConsumer(
+        **settings.kafka_options(),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        client_id="vigil-reader",
+    )
+    records: list[ConsumerRecord] = []
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(_partitions_for(consumer, topic, timeout))
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: not read to its end within {timeout} s")
+            for items in consumer.poll(timeout_ms=500).values():
+                records.extend(items)
     finally:
         consumer.close()
     return records
