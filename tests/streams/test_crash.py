@@ -23,8 +23,8 @@ from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.kafka
 
-#: The short form runs in CI; the long form is
-#: ``VIGIL_CRASH_EVENTS=100000 VIGIL_CRASH_KILLS=10 .venv/bin/pytest tests/streams/test_crash.py -s``
+#: The short form runs in CI; the long form is ``VIGIL_CRASH_EVENTS=100000
+#: VIGIL_CRASH_KILLS=10 .venv/bin/pytest tests/streams/test_crash.py -s``.
 N_EVENTS = int(os.environ.get("VIGIL_CRASH_EVENTS", "3000"))
 KILLS = int(os.environ.get("VIGIL_CRASH_KILLS", "2"))
 
