@@ -80,7 +80,7 @@ def main() -> None:
     baseline = statistics.median(results["baseline: model.predict_proba_one"])
     print(
         f"{args.events} events, {args.runs} runs, median µs per event "
-        "(default model: StandardScaler | LogisticRegression)\n"
+        "(default model: NumbaLogisticRegression with scaling; monitors on)\n"
     )
     print(f"| {'what':<40} | µs/event (median) | min-max | ratio to baseline |")
     print(f"|{'-' * 42}|-------------------|---------|-------------------|")
