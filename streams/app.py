@@ -70,6 +70,8 @@ def create_app(
         # Commit often: after a crash, what is replayed is what came after the last commit.
         broker_commit_every=settings.batch_max,
         broker_commit_interval=1.0,
+        # A crashed worker's partitions move to the others after this long.
+        broker_session_timeout=10.0,
         producer_acks=-1,
         web_enabled=False,
         datadir=str(settings.data_dir / settings.group_id),

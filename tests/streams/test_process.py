@@ -58,10 +58,12 @@ def test_invalid_input_becomes_one_dead_letter_with_the_raw_bytes() -> None:
 def test_labels_are_learned_and_produce_no_decision() -> None:
     scorer = Scorer()
     processor = MessageProcessor(Settings(), scorer)
-    processor.process(record("events", event()))
+    processor.process(record("events", event(), offset=0))
     label = orjson.dumps({"entity_id": "a", "ts": 10.0, "label": 1})
     assert processor.process(record("labels", label)) == []
-    after = orjson.loads(processor.process(record("events", event("e-2", ts=11.0)))[0].value)
+    after = orjson.loads(
+        processor.process(record("events", event("e-2", ts=11.0), offset=1))[0].value
+    )
     assert after["score"] > 0.5
     assert processor.counts["labels"] == 1
 
