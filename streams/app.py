@@ -33,6 +33,7 @@ from engine.models import warm_up
 from engine.scorer import Scorer
 from streams.checkpoints import CheckpointFollower, publish, read_checkpoints
 from streams.clients import make_producer
+from streams.consumer import use_reliable_consumer
 from streams.observe import WorkerMetrics, serve
 from streams.process import InputRecord, MessageProcessor, build_scorer
 from streams.settings import Settings
@@ -77,6 +78,7 @@ def create_app(
         datadir=str(settings.data_dir / settings.group_id),
         store="memory://",
     )
+    use_reliable_consumer(app)
     states = app.Table(
         "entity-state",
         partitions=settings.partitions,
@@ -128,6 +130,7 @@ def create_app(
             seconds = time.perf_counter() - began
             for out in produced:
                 await outputs[out.topic].send(key=out.key, value=out.value)
+            await hand_over_changelog(app)
             metrics.record_batch(len(records), processor.counts - before, seconds=seconds)
             metrics.model_version.set(processor.scorer.model_version)
             for event in events:
@@ -146,6 +149,20 @@ def create_app(
     if checkpoints is not None:
         add_checkpointing(app, settings, processor.scorer, checkpoints)
     return app
+
+
+async def hand_over_changelog(app: faust.App) -> None:
+    """Wait until the batch's table writes have left Faust's buffer for the producer.
+
+    Table writes go to the changelog through a buffer (``send_soon``) that a background
+    task drains. The commit's ``producer.flush()`` gives up on that buffer after 0.1 s
+    without progress, so a busy worker could commit offsets whose state changes were
+    still buffered, and lose them in a crash. Called before the batch is acknowledged,
+    this makes sure the flush before the commit covers them.
+    """
+    buffer = app.producer.buffer
+    while buffer.size:
+        await buffer.flush()
 
 
 def add_checkpointing(

@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from streams.local_kafka import die_with_parent
 from streams.settings import Settings
 
-__all__ = ["WorkerProcess", "make_producer", "read_to_end", "read_topics"]
+__all__ = ["WorkerProcess", "group_lag", "make_producer", "read_to_end", "read_topics"]
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
@@ -95,6 +95,30 @@ def read_to_end(settings: Settings, topic: str, *, timeout: float = 120.0) -> li
     finally:
         consumer.close()
     return records
+
+
+def group_lag(settings: Settings, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """Per partition of ``topics``: log-end offset minus the worker group's committed offset.
+
+    All zeros means every input the group has seen is processed and committed. A partition
+    without a committed offset counts its whole log.
+    """
+    admin = KafkaAdminClient(**settings.kafka_options(), client_id="vigil-lag")
+    consumer = KafkaConsumer(**settings.kafka_options(), client_id="vigil-lag")
+    try:
+        committed = admin.list_group_offsets(settings.group_id).get(settings.group_id, {})
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(_partitions_for(consumer, topic, 30.0))
+        ]
+        ends = consumer.end_offsets(partitions)
+        return {
+            tp: ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in partitions
+        }
+    finally:
+        consumer.close()
+        admin.close()
 
 
 def _partitions_for(consumer: KafkaConsumer, topic: str, timeout: float) -> set[int]:
