@@ -1,7 +1,7 @@
 """SIGTERM mid-stream, then a restart: nothing lost, and every duplicate identical.
 
-Zero duplicates is the goal (issue #9) and not reached: Faust commits on shutdown before
-the agent's last batch is acknowledged, so 0 to 100 decisions of 3,000 come twice.
+Zero duplicates is the goal (issue #9) and not reached: 0 to 100 decisions of 3,000 come
+twice; finishing and acknowledging the last batch before stopping did not remove them.
 """
 
 from __future__ import annotations
