@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
-from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -19,13 +17,12 @@ from streams.brokers import BrokerInfo
 from streams.clients import (
     WorkerProcess,
     group_lag,
-    make_producer,
     read_to_end,
     read_topics,
 )
 from streams.process import build_scorer
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from tests.streams.restarts import produce_events, run_settings, tally
 
 pytestmark = pytest.mark.kafka
 
@@ -55,22 +52,9 @@ def decisions_so_far(settings: Settings) -> list[dict]:
 def test_kill_9_during_the_stream_loses_nothing_and_states_equal_the_oracle(
     kafka: BrokerInfo, tmp_path: Path
 ) -> None:
-    run = uuid.uuid4().hex[:8]
-    settings = Settings(
-        bootstrap_servers=kafka.bootstrap_servers,
-        partitions=2,
-        group_id=f"crash-{run}",
-        data_dir=tmp_path / "data",
-        metrics_port=0,
-        batch_max=100,
-    ).with_topic_prefix(f"crash-{run}.")
-    ensure_topics(settings)
+    settings = run_settings(kafka, tmp_path, "crash")
     events, _ = synthetic_stream(n_entities=max(60, N_EVENTS // 50), n_events=N_EVENTS, seed=21)
-    producer = make_producer(settings)
-    for e in events:
-        producer.send(settings.events_topic, key=e["entity_id"].encode(), value=orjson.dumps(e))
-    producer.flush()
-    producer.close()
+    produce_events(settings, events)
 
     kills = 0
     for round_ in range(KILLS):
@@ -104,15 +88,8 @@ def test_kill_9_during_the_stream_loses_nothing_and_states_equal_the_oracle(
         settings.dead_letter_topic
     ]
     assert letters == [], "no valid event may be dead-lettered"
-    per_event = Counter(d["event_id"] for d in decisions)
+    per_event, duplicates, different = tally(decisions)
     lost = wanted - set(per_event)
-    duplicates = sum(n - 1 for n in per_event.values())
-    first: dict[str, dict] = {}
-    different = 0
-    for d in decisions:
-        if d["event_id"] in first and first[d["event_id"]] != d:
-            different += 1
-        first.setdefault(d["event_id"], d)
     print(
         f"\ncrash test: {N_EVENTS} events, {kills} kills: lost {len(lost)}, "
         f"duplicates {duplicates}, differing duplicates {different}"

@@ -7,8 +7,6 @@ twice; finishing and acknowledging the last batch before stopping did not remove
 from __future__ import annotations
 
 import time
-import uuid
-from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -16,9 +14,8 @@ import pytest
 
 from engine.simulate import synthetic_stream
 from streams.brokers import BrokerInfo
-from streams.clients import WorkerProcess, make_producer, read_topics
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.clients import WorkerProcess, read_topics
+from tests.streams.restarts import produce_events, run_settings, tally
 
 pytestmark = pytest.mark.kafka
 
@@ -26,22 +23,9 @@ pytestmark = pytest.mark.kafka
 def test_sigterm_mid_stream_then_restart_loses_nothing_and_repeats_identically(
     kafka: BrokerInfo, tmp_path: Path
 ) -> None:
-    run = uuid.uuid4().hex[:8]
-    settings = Settings(
-        bootstrap_servers=kafka.bootstrap_servers,
-        partitions=2,
-        group_id=f"term-{run}",
-        data_dir=tmp_path / "data",
-        metrics_port=0,
-        batch_max=100,
-    ).with_topic_prefix(f"term-{run}.")
-    ensure_topics(settings)
+    settings = run_settings(kafka, tmp_path, "term")
     events, _ = synthetic_stream(n_entities=40, n_events=3000, seed=8)
-    producer = make_producer(settings)
-    for e in events:
-        producer.send(settings.events_topic, key=e["entity_id"].encode(), value=orjson.dumps(e))
-    producer.flush()
-    producer.close()
+    produce_events(settings, events)
 
     def decided() -> int:
         records = read_topics(
@@ -69,13 +53,7 @@ def test_sigterm_mid_stream_then_restart_loses_nothing_and_repeats_identically(
         )
         assert second.alive, second.log_tail()
     decisions = [orjson.loads(r.value) for r in records[settings.decisions_topic]]
-    per_event = Counter(d["event_id"] for d in decisions)
-    duplicates = sum(n - 1 for n in per_event.values())
-    first: dict[str, dict] = {}
-    different = 0
-    for d in decisions:
-        different += d["event_id"] in first and first[d["event_id"]] != d
-        first.setdefault(d["event_id"], d)
+    per_event, duplicates, different = tally(decisions)
     print(
         f"\nsigterm test: {len(events)} events: lost {len(wanted - set(per_event))}, "
         f"duplicates {duplicates}, differing duplicates {different}"
