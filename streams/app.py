@@ -1,22 +1,19 @@
-"""The Faust application: input and output topics, and the agent that scores.
+"""The Faust application: input and output topics, the entity-state table, the scoring.
 
-One agent consumes ``events`` and ``labels`` together. Both are keyed by the entity id
+The worker consumes ``events`` and ``labels`` together. Both are keyed by the entity id
 and have the same partition count (:func:`streams.topics.ensure_topics` checks it), so
-one entity's events and labels reach the same agent, each topic in its order. The agent
-takes micro-batches (``stream.take_events``: at most ``VIGIL_BATCH_MAX`` records, waiting
-at most ``VIGIL_BATCH_WITHIN_SECONDS``), hands each to
+one entity's events and labels reach the same worker, each topic in its order. Their
+records reach :func:`create_app`'s ``score`` a partition's fetched batch at a time
+(:mod:`streams.ingest`, at most ``VIGIL_BATCH_MAX`` records), which runs
 :meth:`streams.process.MessageProcessor.process_batch` and produces what it returns: one
-decision per valid event, one dead letter per invalid input, alerts. ``take_events``
-acknowledges a batch's records only after the agent has handled the whole batch.
+decision per valid event, one dead letter per invalid input, alerts, and one changelog
+record per entity whose state changed. The batch's offsets are acknowledged once all of
+those are acknowledged by the broker, and committed after that by Faust's commit loop.
 
-Delivery is at least once: Faust commits an input offset only after the agent has moved
-past the record and after ``producer.flush()`` has had the broker acknowledge every
-record produced so far (``faust.transport.consumer.Consumer._commit_offsets``).
-
-Entity states live in a Faust table backed by a changelog topic
-(:mod:`streams.state_table`); each state carries the last input position applied to it
-and its last decisions, so that inputs replayed after a crash are not applied twice and
-get the same decisions again.
+Delivery is at least once. Entity states live in a Faust table backed by a changelog
+topic (:mod:`streams.state_table`); each state carries the last input position applied
+to it and its last decisions, so that inputs replayed after a crash are not applied
+twice and get the same decisions again.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ from engine.models import warm_up
 from engine.scorer import Scorer
 from streams.checkpoints import CheckpointFollower, publish, read_checkpoints
 from streams.clients import make_producer
-from streams.consumer import use_reliable_consumer
+from streams.ingest import consume_batches
 from streams.observe import WorkerMetrics, serve
 from streams.process import InputRecord, MessageProcessor, build_scorer
 from streams.settings import Settings
@@ -71,6 +68,8 @@ def create_app(
         # Commit often: after a crash, what is replayed is what came after the last commit.
         broker_commit_every=settings.batch_max,
         broker_commit_interval=1.0,
+        # A batch is what one fetch returns, at most this many records.
+        broker_max_poll_records=settings.batch_max,
         # A crashed worker's partitions move to the others after this long.
         broker_session_timeout=10.0,
         producer_acks=-1,
@@ -78,7 +77,6 @@ def create_app(
         datadir=str(settings.data_dir / settings.group_id),
         store="memory://",
     )
-    use_reliable_consumer(app)
     states = app.Table(
         "entity-state",
         partitions=settings.partitions,
@@ -86,55 +84,38 @@ def create_app(
         value_type=bytes,
         use_partitioner=True,  # changelog partition = input partition (same keys, same hash)
     )
+    table_states = TableStates(states)
     scorer = scorer if scorer is not None else build_scorer(settings)
-    scorer.states = TableStates(states)
+    scorer.states = table_states
     processor = MessageProcessor(settings, scorer)
-    inputs = app.topic(
-        settings.events_topic,
-        settings.labels_topic,
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.partitions,
-    )
-    outputs = {
-        name: app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
-        for name in (
-            settings.decisions_topic,
-            settings.alerts_topic,
-            settings.dead_letter_topic,
-        )
-    }
-
+    for name in (settings.decisions_topic, settings.alerts_topic, settings.dead_letter_topic):
+        app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+    changelog = states.changelog_topic.get_topic_name()
     last_offsets: dict[TP, int] = {}
 
-    @app.agent(inputs, name="vigil.score")
-    async def score(stream: faust.StreamT) -> None:
+    async def score(tp: TP, records: list[InputRecord]) -> list[asyncio.Future]:
+        """One partition's batch: decisions, alerts, dead letters and state changes, sent."""
+        before = processor.counts.copy()
+        began = time.perf_counter()
+        produced = processor.process_batch(records)
+        state_changes = table_states.flush()
+        seconds = time.perf_counter() - began
+        send = app.producer.send
+        futures = [
+            await send(changelog, key, value, tp.partition, None, None)
+            for key, value in state_changes
+        ]
+        futures += [await send(out.topic, out.key, out.value, None, None, None) for out in produced]
+        metrics.record_batch(len(records), processor.counts - before, seconds=seconds)
+        metrics.model_version.set(processor.scorer.model_version)
+        last_offsets[tp] = records[-1].offset or 0
+        return futures
+
+    consume_batches(app, [settings.events_topic, settings.labels_topic], score)
+
+    @app.task
+    async def ready() -> None:
         metrics.ready = True
-        async for events in stream.take_events(
-            settings.batch_max, within=settings.batch_within_seconds
-        ):
-            records = [
-                InputRecord(
-                    topic=event.message.topic,
-                    partition=event.message.partition,
-                    offset=event.message.offset,
-                    timestamp=event.message.timestamp,
-                    key=event.message.key,
-                    value=event.message.value,
-                )
-                for event in events
-            ]
-            before = processor.counts.copy()
-            began = time.perf_counter()
-            produced = processor.process_batch(records)
-            seconds = time.perf_counter() - began
-            for out in produced:
-                await outputs[out.topic].send(key=out.key, value=out.value)
-            await hand_over_changelog(app)
-            metrics.record_batch(len(records), processor.counts - before, seconds=seconds)
-            metrics.model_version.set(processor.scorer.model_version)
-            for event in events:
-                last_offsets[event.message.tp] = event.message.offset
 
     @app.timer(interval=5.0)
     async def tick() -> None:
@@ -149,20 +130,6 @@ def create_app(
     if checkpoints is not None:
         add_checkpointing(app, settings, processor.scorer, checkpoints)
     return app
-
-
-async def hand_over_changelog(app: faust.App) -> None:
-    """Wait until the batch's table writes have left Faust's buffer for the producer.
-
-    Table writes go to the changelog through a buffer (``send_soon``) that a background
-    task drains. The commit's ``producer.flush()`` gives up on that buffer after 0.1 s
-    without progress, so a busy worker could commit offsets whose state changes were
-    still buffered, and lose them in a crash. Called before the batch is acknowledged,
-    this makes sure the flush before the commit covers them.
-    """
-    buffer = app.producer.buffer
-    while buffer.size:
-        await buffer.flush()
 
 
 def add_checkpointing(

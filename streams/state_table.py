@@ -1,10 +1,29 @@
 """Entity states in a Faust table, backed by a changelog topic, as the Scorer's ``states``.
 
 The Scorer reads a state, changes it and writes it back explicitly (``states[entity] =
-state``); here each write becomes one changelog record (the state's JSON snapshot), so
-that a restarted or rebalanced worker recovers every entity as it was. The table uses
-the producer's partitioner for its changelog: keys are the entity id as UTF-8, as on the
-input topics, so an entity's changelog partition is its input partition.
+state``). Here a write is kept as the object until :meth:`TableStates.flush`, called once
+per input batch: each entity changed in the batch is then serialized once (its JSON
+snapshot) into the table's store and returned, so that the worker produces one changelog
+record per entity and batch, to the batch's partition, and acknowledges the batch's
+inputs only when those records are acknowledged too. A restarted or rebalanced worker
+recovers every entity from the changelog, through Faust's table recovery.
+
+Keys are the entity id as UTF-8, as on the input topics, so an entity's changelog
+partition is its input partition.
+
+Examples
+--------
+>>> from engine.state import EntityState
+>>> class Table(dict):  # the part of a Faust table that is used: its store
+...     @property
+...     def data(self):
+...         return self
+>>> states = TableStates(Table())
+>>> states["a"] = EntityState()
+>>> "a" in states, len(states), [key for key, _ in states.flush()]
+(True, 1, [b'a'])
+>>> states.flush()  # nothing changed since
+[]
 """
 
 from __future__ import annotations
@@ -20,32 +39,72 @@ __all__ = ["TableStates"]
 
 
 class TableStates(MutableMapping[str, EntityState]):
-    """A ``MutableMapping[str, EntityState]`` over a Faust table of bytes to bytes."""
+    """A ``MutableMapping[str, EntityState]`` over a Faust table of bytes to bytes.
+
+    States written since the last :meth:`flush` are kept as objects (``None`` for a
+    deleted one) and read back from there; others are decoded from the table's store.
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self._changed: dict[str, EntityState | None] = {}
+        self._size_change = 0  # entities added minus deleted since the last flush
 
     def __getitem__(self, entity: str) -> EntityState:
-        raw = self.table.get(entity.encode("utf-8"))
-        if raw is None:
+        state = self.get(entity)
+        if state is None:
             raise KeyError(entity)
-        return EntityState.restore(orjson.loads(raw))
+        return state
 
     def get(self, entity: str, default: Any = None) -> Any:
-        raw = self.table.get(entity.encode("utf-8"))
+        if entity in self._changed:
+            state = self._changed[entity]
+            return default if state is None else state
+        raw = self.table.data.get(entity.encode("utf-8"))
         return default if raw is None else EntityState.restore(orjson.loads(raw))
 
     def __setitem__(self, entity: str, state: EntityState) -> None:
-        self.table[entity.encode("utf-8")] = orjson.dumps(state.snapshot())
+        if entity not in self:
+            self._size_change += 1
+        self._changed[entity] = state
 
     def __delitem__(self, entity: str) -> None:
-        del self.table[entity.encode("utf-8")]
+        if entity not in self:
+            raise KeyError(entity)
+        self._size_change -= 1
+        self._changed[entity] = None
 
     def __contains__(self, entity: object) -> bool:
-        return isinstance(entity, str) and entity.encode("utf-8") in self.table
+        if not isinstance(entity, str):
+            return False
+        if entity in self._changed:
+            return self._changed[entity] is not None
+        return entity.encode("utf-8") in self.table.data
 
     def __iter__(self) -> Iterator[str]:
-        return (key.decode("utf-8") for key in self.table)
+        self.flush()
+        return (key.decode("utf-8") for key in list(self.table.data))
 
     def __len__(self) -> int:
-        return len(self.table)
+        return len(self.table.data) + self._size_change
+
+    def flush(self) -> list[tuple[bytes, bytes | None]]:
+        """Write the states changed since the last flush to the store; return the records.
+
+        Each record is ``(key, value)``, the value ``None`` for a deleted entity (a
+        tombstone), for the caller to produce to the table's changelog.
+        """
+        store = self.table.data
+        records: list[tuple[bytes, bytes | None]] = []
+        for entity, state in self._changed.items():
+            key = entity.encode("utf-8")
+            if state is None:
+                store.pop(key, None)
+                records.append((key, None))
+            else:
+                value = orjson.dumps(state.snapshot())
+                store[key] = value
+                records.append((key, value))
+        self._changed.clear()
+        self._size_change = 0
+        return records

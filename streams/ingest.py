@@ -1,0 +1,352 @@
+"""The batch-native path from Kafka to the engine: one fetched batch per partition, one step.
+
+Faust hands an agent its input one message at a time: per message the fetch loop creates
+two tasks and an ``asyncio.wait``, the conductor takes a lock, the stream queues it, and
+``stream.take()`` rebuilds batches from that per-message iterator. We measured ~280 µs of
+CPU per event there (issue #8), and the kill -9 test found inputs that were fetched but
+never reached the agent (issue #9). This module replaces that hand-over for the worker's
+input topics and keeps the rest of Faust: the consumer group and its rebalances, the
+tables and their changelog recovery, the commit loop, the producer.
+
+How it works
+------------
+:class:`BatchConsumer` is Faust's aiokafka consumer (through :class:`streams.consumer.
+ReliableConsumer`, whose commit rule is fixed) with its own fetch loop. Each ``getmany``
+result is a dict from partition to records. For a partition of a topic registered with
+:func:`consume_batches`, the loop calls that topic's :data:`BatchHandler` once with the
+whole list; the handler processes it synchronously and returns the futures of what it
+produced. One task per batch waits for those futures and then acknowledges the batch's
+offsets. Records of any other topic (the tables' changelogs during recovery) take
+Faust's own per-message path to the conductor.
+
+Invariants
+----------
+- **Order.** A partition's records reach the handler in offset order, each once per
+  fetch: the loop knows the offset each partition expects next (one past the last batch
+  handed over, or the offset sought), drops records below it (a refetch overlap), and
+  when a batch starts above it (records fetched and lost before the hand-over), seeks
+  back and fetches again; only a gap that comes back the same is taken as absent from
+  the log (transaction markers, compaction) and counted as acknowledged, as Faust does.
+- **Acknowledgement.** An offset is acknowledged only after every record its batch
+  produced (decisions, alerts, dead letters, changelog writes) is acknowledged by the
+  broker (``acks=all``). A failed produce leaves the batch unacknowledged; the commit
+  holds and the partition is fetched again from the committed offset after
+  ``heal_after`` seconds.
+- **Commit.** Faust's commit loop commits, per partition, one past the run of
+  acknowledged offsets that starts at the committed offset
+  (:func:`streams.consumer.committable_run`); it never passes an unacknowledged offset.
+- **Rebalance.** While Faust's flow control is suspended (a rebalance or a table
+  recovery), no batch is handed over: the partition is sought back to the batch's first
+  offset and fetched again once the flow resumes. A batch fetched in an older consumer
+  generation is dropped; the new generation seeks to the committed offsets. When
+  partitions are revoked, the batch in progress and the acknowledgements in flight
+  finish, and the offsets are committed, before Faust's own revocation runs.
+- **Stop.** On SIGTERM the batch in progress finishes, its outputs are awaited and
+  acknowledged, and the final commit covers them.
+
+At least once: a crash between the outputs and the commit replays the uncommitted
+inputs; the worker's entity states keep the last applied position and the last
+decisions, so a replayed input is not applied twice and gets the same decision again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from streams.consumer import ReliableConsumer
+from streams.process import InputRecord
+
+__all__ = ["BatchConsumer", "BatchHandler", "BatchTransport", "consume_batches"]
+
+#: Processes one partition's batch, in order, and returns the futures of the records it
+#: produced; the batch is acknowledged when they are all done.
+BatchHandler = Callable[[TP, list[InputRecord]], Awaitable[Sequence[Awaitable[Any]]]]
+
+
+def to_input_records(records: Iterable[Any]) -> list[InputRecord]:
+    """aiokafka's consumer records as the engine's :class:`InputRecord` (timestamps in s).
+
+    Examples
+    --------
+    >>> from aiokafka.structs import ConsumerRecord
+    >>> raw = ConsumerRecord("events", 1, 7, 1500, 0, b"a", b"{}", None, 1, 2, ())
+    >>> to_input_records([raw])
+    [InputRecord(topic='events', partition=1, offset=7, timestamp=1.5, key=b'a', value=b'{}')]
+    """
+    return [
+        InputRecord(
+            r.topic,
+            r.partition,
+            r.offset,
+            None if r.timestamp is None else r.timestamp / 1000.0,
+            r.key,
+            r.value,
+        )
+        for r in records
+    ]
+
+
+def offset_gaps(offsets: Sequence[int]) -> list[tuple[int, int]]:
+    """The ranges ``(first, last)`` missing between consecutive ``offsets`` (sorted).
+
+    Examples
+    --------
+    >>> offset_gaps([3, 4, 5])
+    []
+    >>> offset_gaps([3, 6, 7, 9])
+    [(4, 5), (8, 8)]
+    """
+    if not offsets or offsets[-1] - offsets[0] + 1 == len(offsets):
+        return []
+    return [(a + 1, b - 1) for a, b in itertools.pairwise(offsets) if b > a + 1]
+
+
+class BatchConsumer(ReliableConsumer):
+    """Faust's consumer with a fetch loop that hands each partition's batch over whole."""
+
+    #: Batches handed over.
+    batches: int = 0
+    #: Batches dropped because they were fetched in an older consumer generation.
+    stale_batches: int = 0
+    #: Times a partition was sought back because a fetch started past the expected offset.
+    refetches: int = 0
+    #: Times a partition was fetched again because its commit stayed held.
+    heals: int = 0
+    #: Batches whose outputs failed to be produced (left unacknowledged).
+    failed_batches: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._expected: dict[TP, int] = {}
+        self._refetched: dict[TP, tuple[int, int]] = {}
+        self._in_flight: set[asyncio.Future] = set()
+        self._handing_over = asyncio.Lock()
+        super().__init__(*args, **kwargs)
+
+    # --- seeks, rebalances, stop --------------------------------------------------------
+
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets; the next offset each partition expects is that."""
+        await super().perform_seek()
+        self._expected.clear()
+        self._expected.update(
+            {tp: offset for tp, offset in self._read_offset.items() if offset is not None}
+        )
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        """Seek ``partition`` to ``offset``, which is then the next offset it expects."""
+        await super().seek(partition, offset)
+        self._expected[partition] = offset
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Finish the batch in progress and its acknowledgements, commit, then revoke."""
+        async with self._handing_over:
+            await self.outputs_done()
+        if revoked:
+            try:
+                await self.commit()
+            except Exception as exc:  # the next owner replays from the last commit
+                self.log.warning("commit before revoking %s failed: %r", sorted(revoked), exc)
+        for tp in revoked:
+            self._expected.pop(tp, None)
+            self._refetched.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
+
+    async def on_stop(self) -> None:
+        """Finish the batch in progress and its acknowledgements before the last commit."""
+        async with self._handing_over:
+            await self.outputs_done()
+        await super().on_stop()
+
+    async def outputs_done(self, timeout: float = 30.0) -> None:
+        """Wait (at most ``timeout`` s) for the batches whose outputs are still in flight."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=timeout)
+
+    # --- the fetch loop -----------------------------------------------------------------
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - run by Faust
+        """Fetch, and hand each partition's records to its topic's handler in one call."""
+        handlers: dict[str, BatchHandler] = self.transport.batch_handlers
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        app = self.app
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                await self._heal_held_partitions()
+                records, active = await self._wait_next_records(1.0)
+                if not records or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    # As Faust's getmany: what was fetched while the flow was stopped is
+                    # fetched again from the committed offsets.
+                    try:
+                        await self.perform_seek()
+                    except Exception as exc:
+                        self.log.warning("seek while the flow is stopped failed: %r", exc)
+                    continue
+                generation = app.consumer_generation_id
+                for tp, batch in records.items():
+                    if app.consumer_generation_id != generation:
+                        self.stale_batches += 1
+                        break
+                    if active is not None and tp not in active | self._buffered_partitions:
+                        continue  # paused meanwhile: fetched again when it resumes
+                    handler = handlers.get(tp.topic)
+                    if handler is None:
+                        await self._deliver_each(tp, batch, generation)
+                    else:
+                        async with self._handing_over:
+                            await self._deliver_batch(tp, batch, handler, generation)
+                if self._commit_every is not None and self._n_acked >= self._commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+
+    async def _deliver_each(self, tp: TP, batch: list[Any], generation: int) -> None:
+        """Faust's own hand-over, one message at a time (changelogs during recovery)."""
+        for record in batch:
+            if self.app.consumer_generation_id != generation:
+                return
+            message = self._to_message(tp, record)
+            await self.wait_first(self.callback(message), self.suspend_flow.wait())
+            self._read_offset[tp] = record.offset
+
+    async def _deliver_batch(
+        self, tp: TP, batch: list[Any], handler: BatchHandler, generation: int
+    ) -> None:
+        """Check ``batch`` against the offset ``tp`` expects, hand it over, track its acks."""
+        if self.app.consumer_generation_id != generation:
+            self.stale_batches += 1
+            return
+        if not self.app.flow_control.is_active():
+            # A rebalance or a recovery is under way: fetch it again once it is over.
+            if tp in self.assignment():
+                await self.seek(tp, batch[0].offset)
+            return
+        want = self._expected.get(tp)
+        first = batch[0].offset
+        if want is not None and first > want:
+            if self._refetched.get(tp) != (want, first):
+                self.refetches += 1
+                self.log.warning(
+                    "%r: expected offset %d, fetched %d; fetching again from %d",
+                    tp,
+                    want,
+                    first,
+                    want,
+                )
+                self._refetched[tp] = (want, first)
+                await self.seek(tp, want)
+                return
+            self.log.info("%r: offsets %d..%d are not in the log", tp, want, first - 1)
+            await self._add_gap(tp, want, first - 1)
+        acked_already = self._acked_index[tp]
+        fresh = [
+            r for r in batch if (want is None or r.offset >= want) and r.offset not in acked_already
+        ]
+        self._expected[tp] = batch[-1].offset + 1
+        self._read_offset[tp] = batch[-1].offset
+        if not fresh:
+            return
+        offsets = [r.offset for r in fresh]
+        for first_missing, last_missing in offset_gaps([r.offset for r in batch]):
+            await self._add_gap(tp, first_missing, last_missing)
+        self.app.monitor.stream_inbound_time[tp] = time.monotonic()
+        self.batches += 1
+        futures = await handler(tp, to_input_records(fresh))
+        done = asyncio.ensure_future(self._acknowledge_when_produced(tp, offsets, futures))
+        self._in_flight.add(done)
+        done.add_done_callback(self._in_flight.discard)
+
+    async def _acknowledge_when_produced(
+        self, tp: TP, offsets: list[int], futures: Sequence[Awaitable[Any]]
+    ) -> None:
+        try:
+            await asyncio.gather(*futures)
+        except Exception as exc:
+            self.failed_batches += 1
+            self.log.error(
+                "%r: producing the outputs of offsets %d..%d failed (%r); they stay"
+                " unacknowledged and are fetched again",
+                tp,
+                offsets[0],
+                offsets[-1],
+                exc,
+            )
+            return
+        self.acknowledge(tp, offsets)
+
+    def acknowledge(self, tp: TP, offsets: Iterable[int]) -> int:
+        """Mark ``offsets`` of ``tp`` as done (Faust's ``ack``, for a batch); how many were new.
+
+        Offsets below the committed one, already acknowledged, or of a partition no longer
+        assigned are ignored.
+        """
+        if tp not in self.assignment():
+            return 0
+        committed = self._committed_offset[tp]
+        index = self._acked_index[tp]
+        acked = self._acked[tp]
+        new = 0
+        for offset in offsets:
+            if (committed is None or offset >= committed) and offset not in index:
+                index.add(offset)
+                acked.append(offset)
+                new += 1
+        self._n_acked += new
+        return new
+
+    async def _heal_held_partitions(self) -> None:
+        """Fetch again, from its committed offset, each partition whose commit stays held."""
+        while self._heal:
+            tp = self._heal.pop()
+            committed = self._committed_offset.get(tp)
+            if committed is not None and tp in self.assignment():
+                self.heals += 1
+                with contextlib.suppress(Exception):
+                    await self.seek(tp, committed)
+
+
+class BatchTransport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with :class:`BatchConsumer`; holds the batch handlers."""
+
+    Consumer: ClassVar[type] = BatchConsumer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_handlers: dict[str, BatchHandler] = {}
+
+
+def consume_batches(app: faust.App, topics: Sequence[str], handler: BatchHandler) -> None:
+    """Subscribe ``app`` to ``topics`` and hand their batches to ``handler``.
+
+    Call before the app starts. The topics join the app's subscription (its consumer
+    group and rebalances) like an agent's, but their records reach ``handler`` a
+    partition's batch at a time instead of an agent's stream.
+    """
+    if not isinstance(app.transport, BatchTransport):
+        app.transport = BatchTransport(app.conf.broker_consumer, app)
+    for name in topics:
+        app.topics.add(app.topic(name, key_type=bytes, value_type=bytes))
+        app.transport.batch_handlers[name] = handler
