@@ -113,6 +113,14 @@ def create_app(
 
     consume_batches(app, [settings.events_topic, settings.labels_topic], score)
 
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
+        table_states.forget()  # what comes back is recovered from the changelog
+
+    @app.on_partitions_assigned.connect
+    async def forget_assigned(app: faust.App, assigned: set[TP], **kwargs: object) -> None:
+        table_states.forget()
+
     @app.task
     async def ready() -> None:
         metrics.ready = True

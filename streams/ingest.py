@@ -204,8 +204,9 @@ class BatchConsumer(ReliableConsumer):
                     if handler is None:
                         await self._deliver_each(tp, batch, generation)
                     else:
-                        async with self._handing_over:
-                            await self._deliver_batch(tp, batch, handler, generation)
+                        # Shielded: a stop (SIGTERM) cancels the fetch loop, not a batch
+                        # half produced; on_stop waits for it through the lock.
+                        await asyncio.shield(self._hand_over(tp, batch, handler, generation))
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
                     await self.commit()
@@ -231,6 +232,12 @@ class BatchConsumer(ReliableConsumer):
             message = self._to_message(tp, record)
             await self.wait_first(self.callback(message), self.suspend_flow.wait())
             self._read_offset[tp] = record.offset
+
+    async def _hand_over(
+        self, tp: TP, batch: list[Any], handler: BatchHandler, generation: int
+    ) -> None:
+        async with self._handing_over:
+            await self._deliver_batch(tp, batch, handler, generation)
 
     async def _deliver_batch(
         self, tp: TP, batch: list[Any], handler: BatchHandler, generation: int

@@ -26,17 +26,6 @@ from tests.streams.restarts import produce_events, run_settings, tally
 
 pytestmark = pytest.mark.kafka
 
-# A known defect, kept visible (issue #9). Before streams/consumer.py, 24 of 3,000 events
-# lost in one run. With it: now and then, right after a restart, inputs of a partition are
-# fetched and handed over but never reach the agent; the commit holds and a refetch from
-# the hole after 5 s does not always bring them through (12 events undecided in one run;
-# in others, entity states missing events). Not strict: a clean run shows XPASS, and -s
-# prints what went missing.
-KNOWN_LOSS = pytest.mark.xfail(
-    reason="after a restart, inputs can stall behind a hole in a partition (issue #9)",
-    strict=False,
-)
-
 #: The short form runs in CI; the long form is ``VIGIL_CRASH_EVENTS=100000
 #: VIGIL_CRASH_KILLS=10 .venv/bin/pytest tests/streams/test_crash.py -s``.
 N_EVENTS = int(os.environ.get("VIGIL_CRASH_EVENTS", "3000"))
@@ -48,7 +37,6 @@ def decisions_so_far(settings: Settings) -> list[dict]:
     return [orjson.loads(r.value) for r in records[settings.decisions_topic]]
 
 
-@KNOWN_LOSS
 def test_kill_9_during_the_stream_loses_nothing_and_states_equal_the_oracle(
     kafka: BrokerInfo, tmp_path: Path
 ) -> None:
