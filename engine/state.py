@@ -38,6 +38,8 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from engine.events import FeatureContribution
 
 __all__ = ["EntityState", "Memory", "PendingSample"]
@@ -86,6 +88,14 @@ class PendingSample:
     ts: float
     score: float
     features: dict[str, float]
+    #: Its JSON, made once when first needed (a sample never changes).
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
+
+    def fragment(self) -> orjson.Fragment:
+        """``[ts, score, features]`` as JSON, ready to embed in a state's JSON."""
+        if self.encoded is None:
+            object.__setattr__(self, "encoded", orjson.dumps([self.ts, self.score, self.features]))
+        return orjson.Fragment(self.encoded)
 
 
 @dataclass(slots=True, eq=True)
@@ -111,6 +121,8 @@ class EntityState:
     frozen: bool = False
     #: (position, decision fields) of the last ``Memory.max_decisions`` decisions.
     decisions: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
+    #: Each of ``decisions`` as JSON, made once (a remembered decision never changes).
+    decisions_json: list[bytes] = field(default_factory=list, compare=False, repr=False)
 
     # --- scores -------------------------------------------------------------------------
 
@@ -204,8 +216,10 @@ class EntityState:
     def remember_decision(self, position: int, fields: tuple[Any, ...], memory: Memory) -> None:
         """Keep a decision's fields by its input position (the last few only)."""
         self.decisions.append((position, fields))
+        self.decisions_json.append(_decision_json(position, fields))
         if len(self.decisions) > memory.max_decisions:
             del self.decisions[0]
+            del self.decisions_json[0]
 
     def decision_at(self, position: int | None) -> tuple[Any, ...] | None:
         """The fields of the decision given at ``position``, if still remembered."""
@@ -231,10 +245,39 @@ class EntityState:
             "high_run": None if self.high_run is None else list(self.high_run),
             "frozen": self.frozen,
             "decisions": [
-                [position, [*fields[:6], [[f.name, f.value, f.contribution] for f in fields[6]]]]
-                for position, fields in self.decisions
+                _decision_snapshot(position, fields) for position, fields in self.decisions
             ],
         }
+
+    def to_json(self) -> bytes:
+        """:meth:`snapshot` as JSON bytes, the same bytes, made without copying the state.
+
+        The pending samples and remembered decisions, which never change once kept, are
+        encoded once each and embedded, so this costs little more than the scalars.
+        """
+        if len(self.decisions_json) != len(self.decisions):  # changed by hand: encode anew
+            self.decisions_json = [_decision_json(p, f) for p, f in self.decisions]
+        return orjson.dumps(
+            {
+                "n_events": self.n_events,
+                "last_event_ts": self.last_event_ts,
+                "last_action_ts": self.last_action_ts,
+                "scores": self.scores,
+                "labels": self.labels,
+                "pending": [p.fragment() for p in self.pending],
+                "evicted_pending": self.evicted_pending,
+                "merged_scores": self.merged_scores,
+                "applied": self.applied,
+                "high_run": self.high_run,
+                "frozen": self.frozen,
+                "decisions": [orjson.Fragment(d) for d in self.decisions_json],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> EntityState:
+        """The state :meth:`to_json` encoded."""
+        return cls.restore(orjson.loads(data))
 
     @classmethod
     def restore(cls, snapshot: dict[str, Any]) -> EntityState:
@@ -258,3 +301,12 @@ class EntityState:
                 for position, fields in snapshot.get("decisions", [])
             ],
         )
+
+
+def _decision_snapshot(position: int, fields: tuple[Any, ...]) -> list[Any]:
+    top = [[f.name, f.value, f.contribution] for f in fields[6]]
+    return [position, [*fields[:6], top]]
+
+
+def _decision_json(position: int, fields: tuple[Any, ...]) -> bytes:
+    return orjson.dumps(_decision_snapshot(position, fields))

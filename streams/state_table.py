@@ -35,7 +35,6 @@ from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-import orjson
 
 from engine.state import EntityState
 
@@ -74,7 +73,7 @@ class TableStates(MutableMapping[str, EntityState]):
         raw = self.table.data.get(entity.encode("utf-8"))
         if raw is None:
             return default
-        state = EntityState.restore(orjson.loads(raw))
+        state = EntityState.from_json(raw)
         self._cache_state(entity, state)
         return state
 
@@ -128,7 +127,7 @@ class TableStates(MutableMapping[str, EntityState]):
                 self._cache.pop(entity, None)
                 records.append((key, None))
             else:
-                value = orjson.dumps(state.snapshot())
+                value = state.to_json()
                 store[key] = value
                 self._cache_state(entity, state)
                 records.append((key, value))

@@ -112,3 +112,30 @@ def test_snapshot_restore_and_pickle_round_trip(steps: list[tuple[float, float]]
     import orjson
 
     assert EntityState.restore(orjson.loads(orjson.dumps(state.snapshot()))) == state
+
+
+@settings(max_examples=50)
+@given(gaps, st.integers(min_value=0, max_value=40))
+def test_to_json_is_the_snapshot_encoded(
+    steps: list[tuple[float, float]], n_decisions: int
+) -> None:
+    import orjson
+
+    from engine.events import FeatureContribution
+
+    memory = Memory(window=100.0, max_scores=4, max_pending=5, max_decisions=8)
+    state = EntityState()
+    for ts, score in stream(steps):
+        state.add_score(ts, score, memory)
+        state.add_pending(PendingSample(ts, score, {"f": score, "g": -1.5}), memory)
+    for position in range(n_decisions):
+        top = (FeatureContribution("f", 0.5, position / 3),)
+        state.remember_decision(
+            position, (0.25, position % 2 == 1, "rise", 2, 0.1, 0.15, top), memory
+        )
+    state.add_label(10.0, 1, memory)
+    state.mark_applied("events", len(steps))
+    assert state.to_json() == orjson.dumps(state.snapshot())
+    restored = EntityState.from_json(state.to_json())
+    assert restored == state
+    assert restored.to_json() == state.to_json()
