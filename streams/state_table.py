@@ -35,7 +35,6 @@ from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-
 from engine.state import EntityState
 
 __all__ = ["TableStates"]
