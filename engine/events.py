@@ -21,6 +21,7 @@ engine.events.ValidationError: features.x: expected a finite number, got "abc"
 from __future__ import annotations
 
 import base64
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +60,9 @@ MAX_MESSAGE_BYTES = 1_048_576
 MAX_RAW_IN_DEAD_LETTER = 1_048_576
 #: An event may carry at most this many features, so per-event memory is bounded.
 MAX_FEATURES = 1024
+
+#: Latest time accepted, in seconds since the epoch: 9999-12-31T23:59:59Z, ISO-8601's last.
+MAX_TS = 253_402_300_799.0
 
 Stage = Literal["decode", "validate", "score", "produce"]
 AlertKind = Literal[
@@ -192,7 +196,8 @@ def decode_json(raw: bytes | None, *, max_bytes: int = MAX_MESSAGE_BYTES) -> dic
 
     Rejects a missing value, more than ``max_bytes`` bytes, invalid UTF-8, malformed
     JSON (including ``NaN``/``Infinity`` literals, numbers that overflow a double, lone
-    surrogates and nesting deeper than 1024), and JSON that is not an object.
+    surrogates and nesting deeper than 1024), an object that repeats a key, and JSON that
+    is not an object.
 
     >>> decode_json(b'[1, 2]')
     Traceback (most recent call last):
@@ -213,7 +218,49 @@ def decode_json(raw: bytes | None, *, max_bytes: int = MAX_MESSAGE_BYTES) -> dic
         raise DecodeError(f"invalid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise DecodeError(f"expected a JSON object, got {_json_type(obj)}")
+    if _count_keys(obj) != text.count(":"):
+        _reject_duplicate_keys(text)
     return obj
+
+
+def _count_keys(value: Any) -> int:
+    """The keys of every object in a decoded JSON value."""
+    if isinstance(value, dict):
+        return len(value) + sum(
+            _count_keys(v) for v in value.values() if isinstance(v, dict | list)
+        )
+    if isinstance(value, list):
+        return sum(_count_keys(v) for v in value if isinstance(v, dict | list))
+    return 0
+
+
+def _reject_duplicate_keys(text: str) -> None:
+    """Raise :class:`DecodeError` if an object in ``text`` (valid JSON) repeats a key.
+
+    The decoder keeps the last of repeated keys, so ``{"ts": 1, "ts": 2}`` would silently
+    mean ``{"ts": 2}``: ambiguous input. Every key is followed by a colon, so when the
+    decoded objects have as many keys as the text has colons, no key can repeat; only
+    otherwise (colons inside strings, such as ISO times) is the text decoded again here,
+    key by key.
+
+    >>> _reject_duplicate_keys('{"a": {"b": 1, "b": 2}}')
+    Traceback (most recent call last):
+    ...
+    engine.events.DecodeError: duplicate key "b" in a JSON object
+    """
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                raise DecodeError(f"duplicate key {_show(key)} in a JSON object")
+            seen.add(key)
+        return {}
+
+    try:
+        json.loads(text, object_pairs_hook=pairs)
+    except RecursionError:
+        raise DecodeError("invalid JSON: nested too deep") from None
 
 
 def parse_event(obj: dict[str, Any], *, key: bytes | None = None) -> Event:
@@ -373,7 +420,7 @@ def _parse_ts(obj: dict[str, Any], name: str) -> float:
         raise ValidationError(f"{name}: expected seconds since the epoch, got {_show(value)}")
     if isinstance(value, int | float):
         ts = float(value)
-        if not math.isfinite(ts) or ts < 0:
+        if not math.isfinite(ts) or ts < 0 or ts > MAX_TS:
             raise ValidationError(f"{name}: expected seconds since the epoch, got {_show(value)}")
         return ts
     if isinstance(value, str):

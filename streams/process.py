@@ -30,6 +30,7 @@ from engine.events import (
     Event,
     InputError,
     Stage,
+    ValidationError,
     dead_letter,
     decode_event,
     decode_label,
@@ -92,6 +93,12 @@ def build_scorer(
     )
 
 
+def _require_key(record: InputRecord) -> None:
+    """A Kafka input without a key lands on any partition, away from its entity's state."""
+    if record.key is None:
+        raise ValidationError("key: missing; the message key must be the entity_id as UTF-8")
+
+
 class MessageProcessor:
     """Validate each input record, hand valid ones to the scorer, dead-letter the rest."""
 
@@ -118,6 +125,7 @@ class MessageProcessor:
                     event = decode_event(
                         record.value, key=record.key, max_bytes=self.settings.max_message_bytes
                     )
+                    _require_key(record)
                 except InputError as exc:
                     out.append(self._dead_letter(record, exc))
                     continue
@@ -162,6 +170,7 @@ class MessageProcessor:
             label = decode_label(
                 record.value, key=record.key, max_bytes=self.settings.max_message_bytes
             )
+            _require_key(record)
         except InputError as exc:
             return [self._dead_letter(record, exc)]
         if label.reported_ts is None and record.timestamp is not None:

@@ -62,6 +62,10 @@ def test_iso_time_with_zone_is_converted() -> None:
         (b'{"ts": NaN}', "invalid JSON"),
         (b'{"ts": Infinity}', "invalid JSON"),
         (b'{"ts": 1e400}', "invalid JSON"),
+        (b'{"ts": 1' + b"0" * 400 + b"}", "invalid JSON"),  # an integer beyond a double
+        (b'{"ts": 1, "ts": 2}', 'duplicate key "ts"'),
+        (b'{"features": {"x": 1, "y": 2, "x": 3}}', 'duplicate key "x"'),
+        (b'{"note": "a: b", "ts": 1, "ts": 1}', 'duplicate key "ts"'),  # a colon in a string
         (None, "no value"),
     ],
 )
@@ -97,6 +101,7 @@ def test_oversized_input_fails_at_the_decode_stage() -> None:
         ({"ts": "2024-11-23T08:20:00"}, "ts: an ISO-8601 time needs a zone"),
         ({"ts": True}, "ts: expected seconds since the epoch, got true"),
         ({"ts": -5}, "ts: expected seconds since the epoch, got -5"),
+        ({"ts": 1e30}, "ts: expected seconds since the epoch, got 1e\\+30"),
         ({"ts": [1]}, "ts: expected seconds since the epoch, got an array"),
     ],
 )
@@ -201,3 +206,8 @@ def test_dead_letter_of_an_unexpected_error_is_at_the_score_stage() -> None:
         "ZeroDivisionError",
         "boom",
     )
+
+
+def test_colons_inside_strings_are_not_taken_for_repeated_keys() -> None:
+    raw = event_bytes(ts="2024-11-23T08:20:00+00:00", event_id="e:1:2")
+    assert decode_event(raw).event_id == "e:1:2"

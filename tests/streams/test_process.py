@@ -137,3 +137,14 @@ def test_a_model_failure_in_a_batch_dead_letters_only_the_failing_event() -> Non
     letter = orjson.loads(next(o.value for o in outputs if o.topic == "dead-letter"))
     assert (letter["offset"], letter["stage"], letter["error"]) == (7, "score", "cannot score 7")
     assert scorer.states["a"].n_events == 9, "nothing applied twice, the failing one not at all"
+
+
+def test_an_input_without_a_key_is_dead_lettered_at_the_validate_stage() -> None:
+    processor = MessageProcessor(Settings(), Scorer())
+    (out,) = processor.process(record("events", event(), key=None))
+    letter = orjson.loads(out.value)
+    assert (out.topic, letter["stage"]) == ("dead-letter", "validate")
+    assert letter["error"] == "key: missing; the message key must be the entity_id as UTF-8"
+    label = b'{"entity_id": "a", "ts": 1, "label": 1}'
+    (out,) = processor.process(record("labels", label, key=None))
+    assert out.topic == "dead-letter"
