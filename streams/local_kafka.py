@@ -206,6 +206,7 @@ class LocalKafka:
         self.workdir: Path | None = None
         self.start_seconds: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._classpath: list[str] = []
 
     @property
     def bootstrap_servers(self) -> str:
@@ -255,17 +256,8 @@ class LocalKafka:
                     f"formatting KRaft storage failed (exit {fmt.returncode}):\n"
                     + (fmt.stdout + fmt.stderr)[-2000:]
                 )
-            jvm = [java, f"-Xmx{self.heap}", "-Djava.awt.headless=true"]
-            with open(self.log_path, "wb") as log:
-                self._process = subprocess.Popen(
-                    [*jvm, *classpath, "kafka.Kafka", str(properties)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # Ctrl-C reaches us; we stop the broker ourselves
-                    preexec_fn=die_with_parent,
-                )
-            self._wait_until_started()
+            self._classpath = classpath
+            self._launch()
         except BaseException:
             self.stop()
             raise
@@ -292,6 +284,43 @@ class LocalKafka:
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait()
+
+    def halt(self, timeout: float = 30.0) -> None:
+        """Stop the JVM as an operator would (SIGTERM, SIGKILL after ``timeout`` s), keeping
+        its data and ports for :meth:`resume` (for fault-injection tests)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def resume(self) -> LocalKafka:
+        """Start the JVM again, on the same ports and data, after :meth:`halt` or :meth:`kill`."""
+        if self.workdir is None:
+            raise LocalKafkaError("the broker has not been started")
+        if self.running:
+            raise LocalKafkaError("the broker is running")
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        """Run the JVM on the formatted storage and wait until it answers."""
+        java = check_java()
+        jvm = [java, f"-Xmx{self.heap}", "-Djava.awt.headless=true"]
+        properties = self.log_path.parent / "server.properties"
+        since = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                [*jvm, *self._classpath, "kafka.Kafka", str(properties)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches us; we stop the broker ourselves
+                preexec_fn=die_with_parent,
+            )
+        self._wait_until_started(since)
 
     def __enter__(self) -> LocalKafka:
         return self.start()
@@ -344,7 +373,8 @@ class LocalKafka:
         config |= self.extra_config
         return "".join(f"{k}={v}\n" for k, v in config.items())
 
-    def _wait_until_started(self) -> None:
+    def _wait_until_started(self, since: int = 0) -> None:
+        """Wait for the log, from byte ``since`` on, to say it started, and for the port."""
         assert self._process is not None
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -353,7 +383,10 @@ class LocalKafka:
                     f"the Kafka broker exited with code {self._process.returncode} while "
                     f"starting; its log ends with:\n{self._log_tail()}"
                 )
-            if _STARTED in self.log_path.read_text(errors="replace") and self._answers():
+            with open(self.log_path, "rb") as log:
+                log.seek(since)
+                started = _STARTED.encode() in log.read()
+            if started and self._answers():
                 return
             time.sleep(0.1)
         raise LocalKafkaError(

@@ -1,25 +1,31 @@
-"""What the restart tests (kill -9, SIGTERM) share: a run's settings, its input, its tally."""
+"""What the restart tests share: a run's settings, its input, waiting, and the verifier."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from threading import Thread
 
 import orjson
+from kafka import KafkaAdminClient
 
+from engine.events import parse_event
 from streams.brokers import BrokerInfo
-from streams.clients import make_producer
+from streams.clients import WorkerProcess, group_lag, make_producer, read_to_end, read_topics
+from streams.process import build_scorer
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
 
-def run_settings(kafka: BrokerInfo, tmp_path: Path, name: str) -> Settings:
-    """Settings for one run: its own group and topic prefix, 2 partitions, batches of 100."""
+def run_settings(kafka: BrokerInfo, tmp_path: Path, name: str, *, partitions: int = 2) -> Settings:
+    """Settings for one run: its own group and topic prefix, batches of 100."""
     run = f"{name}-{uuid.uuid4().hex[:8]}"
     settings = Settings(
         bootstrap_servers=kafka.bootstrap_servers,
-        partitions=2,
+        partitions=partitions,
         group_id=run,
         data_dir=tmp_path / "data",
         metrics_port=0,
@@ -29,13 +35,37 @@ def run_settings(kafka: BrokerInfo, tmp_path: Path, name: str) -> Settings:
     return settings
 
 
-def produce_events(settings: Settings, events: list[dict]) -> None:
-    """Produce ``events`` to the events topic, keyed by entity, and wait for the acks."""
+def produce_events(settings: Settings, events: list[dict], *, rate: float | None = None) -> None:
+    """Produce ``events`` to the events topic, keyed by entity, and wait for the acks.
+
+    With ``rate``, at most that many events per second (so that a test can change the
+    group while the stream is still coming).
+    """
     producer = make_producer(settings)
-    for e in events:
+    began = time.monotonic()
+    for i, e in enumerate(events):
+        if rate is not None and i % 50 == 0:
+            time.sleep(max(0.0, began + i / rate - time.monotonic()))
         producer.send(settings.events_topic, key=e["entity_id"].encode(), value=orjson.dumps(e))
     producer.flush()
     producer.close()
+
+
+def produce_in_background(settings: Settings, events: list[dict], rate: float) -> Thread:
+    """:func:`produce_events` at ``rate`` in a thread, started; join it to wait for the end."""
+    thread = Thread(target=produce_events, args=(settings, events), kwargs={"rate": rate})
+    thread.start()
+    return thread
+
+
+def group_members(settings: Settings) -> int:
+    """How many members the worker group has now."""
+    admin = KafkaAdminClient(**settings.kafka_options(), client_id="vigil-members")
+    try:
+        group = admin.describe_groups([settings.group_id])[settings.group_id]
+        return len(group.get("members") or [])
+    finally:
+        admin.close()
 
 
 def tally(decisions: list[dict]) -> tuple[Counter[str], int, int]:
@@ -47,3 +77,93 @@ def tally(decisions: list[dict]) -> tuple[Counter[str], int, int]:
         different += d["event_id"] in first and first[d["event_id"]] != d
         first.setdefault(d["event_id"], d)
     return per_event, sum(n - 1 for n in per_event.values()), different
+
+
+def decided(settings: Settings) -> int:
+    """How many decisions the decisions topic holds now."""
+    records = read_topics(settings, [settings.decisions_topic], until=lambda r: False, timeout=1)
+    return len(records[settings.decisions_topic])
+
+
+def wait_for_decisions(
+    settings: Settings, at_least: int, workers: list[WorkerProcess], timeout: float = 120
+) -> None:
+    """Wait until ``at_least`` decisions are out, every worker alive meanwhile."""
+    deadline = time.monotonic() + timeout
+    while decided(settings) < at_least:
+        for worker in workers:
+            assert worker.alive, worker.log_tail()
+        assert time.monotonic() < deadline, f"fewer than {at_least} decisions in {timeout} s"
+
+
+def read_when_done(
+    settings: Settings, events: list[dict], workers: list[WorkerProcess], timeout: float
+) -> list[dict]:
+    """The decisions, once every event has one and the group committed up to the log end."""
+    wanted = {e["event_id"] for e in events}
+    records = read_topics(
+        settings,
+        [settings.decisions_topic],
+        until=lambda r: (
+            wanted <= {orjson.loads(x.value)["event_id"] for x in r[settings.decisions_topic]}
+        ),
+        timeout=timeout,
+    )
+    deadline = time.monotonic() + 60
+    while any(lag := group_lag(settings, [settings.events_topic]).values()):
+        assert time.monotonic() < deadline, f"offsets not committed to the end: {lag}"
+        time.sleep(0.5)
+    for worker in workers:
+        assert worker.alive, worker.log_tail()
+    return [orjson.loads(r.value) for r in records[settings.decisions_topic]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the verifier reports of a run: the issue's table, one row."""
+
+    events: int
+    lost: int
+    duplicates: int
+    differing_duplicates: int
+    dead_letters: int
+    #: Entities whose last changelog state differs from the offline replay's (the oracle).
+    mismatched: list[str]
+
+    def line(self, name: str) -> str:
+        return (
+            f"\n{name}: {self.events} events: lost {self.lost}, duplicates {self.duplicates}, "
+            f"differing duplicates {self.differing_duplicates}, dead letters "
+            f"{self.dead_letters}, states differing from the oracle {len(self.mismatched)}"
+        )
+
+
+def verify(settings: Settings, events: list[dict], decisions: list[dict]) -> Outcome:
+    """Tally ``decisions`` and compare every entity's changelog state with the oracle's."""
+    per_event, duplicates, different = tally(decisions)
+    letters = read_topics(settings, [settings.dead_letter_topic], until=lambda r: False, timeout=2)
+    changelog = f"{settings.group_id}-entity-state-changelog"
+    online = {r.key.decode(): orjson.loads(r.value) for r in read_to_end(settings, changelog)}
+    oracle = build_scorer(settings)
+    for e in events:
+        oracle.process_event(parse_event(e))
+
+    def comparable(snapshot: dict) -> dict:
+        return {k: v for k, v in snapshot.items() if k not in {"applied", "decisions"}}
+
+    mismatched = sorted(
+        set(online) ^ set(oracle.states)
+        | {
+            k
+            for k in set(online) & set(oracle.states)
+            if comparable(online[k]) != comparable(oracle.states[k].snapshot())
+        }
+    )
+    return Outcome(
+        events=len(events),
+        lost=len({e["event_id"] for e in events} - set(per_event)),
+        duplicates=duplicates,
+        differing_duplicates=different,
+        dead_letters=len(letters[settings.dead_letter_topic]),
+        mismatched=mismatched,
+    )
