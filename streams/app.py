@@ -93,7 +93,7 @@ def create_app(
     changelog = states.changelog_topic.get_topic_name()
     last_offsets: dict[TP, int] = {}
 
-    async def score(tp: TP, records: list[InputRecord]) -> list[asyncio.Future]:
+    async def score(partition: int, records: list[InputRecord]) -> list[asyncio.Future]:
         """One partition's batch: decisions, alerts, dead letters and state changes, sent."""
         before = processor.counts.copy()
         began = time.perf_counter()
@@ -102,13 +102,18 @@ def create_app(
         seconds = time.perf_counter() - began
         send = app.producer.send
         futures = [
-            await send(changelog, key, value, tp.partition, None, None)
-            for key, value in state_changes
+            await send(changelog, key, value, partition, None, None) for key, value in state_changes
         ]
         futures += [await send(out.topic, out.key, out.value, None, None, None) for out in produced]
         metrics.record_batch(len(records), processor.counts - before, seconds=seconds)
         metrics.model_version.set(processor.scorer.model_version)
-        last_offsets[tp] = records[-1].offset or 0
+        seen: set[str] = set()
+        for record in reversed(records):  # the last record of each input topic
+            if record.topic not in seen:
+                seen.add(record.topic)
+                last_offsets[TP(record.topic, partition)] = record.offset or 0
+                if len(seen) == 2:
+                    break
         return futures
 
     consume_batches(app, [settings.events_topic, settings.labels_topic], score)

@@ -12,12 +12,15 @@ How it works
 ------------
 :class:`BatchConsumer` is Faust's aiokafka consumer (through :class:`streams.consumer.
 ReliableConsumer`, whose commit rule is fixed) with its own fetch loop. Each ``getmany``
-result is a dict from partition to records. For a partition of a topic registered with
-:func:`consume_batches`, the loop calls that topic's :data:`BatchHandler` once with the
-whole list; the handler processes it synchronously and returns the futures of what it
-produced. One task per batch waits for those futures and then acknowledges the batch's
-offsets. Records of any other topic (the tables' changelogs during recovery) take
-Faust's own per-message path to the conductor.
+result is a dict from partition to records. The records of the topics registered with
+:func:`consume_batches` are grouped by partition number (the worker's ``events`` and
+``labels`` share their keys and partition count, so partition ``p`` of both holds the same
+entities), each partition's records are checked (below), and a group's are merged by their
+Kafka timestamps, the order in which they reached the broker, each topic's in offset order.
+The loop calls the :data:`BatchHandler` once with that list; the handler processes it
+synchronously and returns the futures of what it produced. One task per batch waits for
+those futures and then acknowledges the batch's offsets. Records of any other topic (the
+tables' changelogs during recovery) take Faust's own per-message path to the conductor.
 
 Invariants
 ----------
@@ -53,6 +56,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -67,9 +71,13 @@ from streams.process import InputRecord
 
 __all__ = ["BatchConsumer", "BatchHandler", "BatchTransport", "consume_batches"]
 
-#: Processes one partition's batch, in order, and returns the futures of the records it
-#: produced; the batch is acknowledged when they are all done.
-BatchHandler = Callable[[TP, list[InputRecord]], Awaitable[Sequence[Awaitable[Any]]]]
+#: Processes one partition number's batch, in order, and returns the futures of the records
+#: it produced; the batch is acknowledged when they are all done.
+BatchHandler = Callable[[int, list[InputRecord]], Awaitable[Sequence[Awaitable[Any]]]]
+
+
+def _timestamp(record: Any) -> int:
+    return record.timestamp if record.timestamp is not None else -1
 
 
 def to_input_records(records: Iterable[Any]) -> list[InputRecord]:
@@ -194,19 +202,23 @@ class BatchConsumer(ReliableConsumer):
                         self.log.warning("seek while the flow is stopped failed: %r", exc)
                     continue
                 generation = app.consumer_generation_id
+                groups: dict[tuple[int, int], list[tuple[TP, list[Any]]]] = {}
                 for tp, batch in records.items():
-                    if app.consumer_generation_id != generation:
-                        self.stale_batches += 1
-                        break
                     if active is not None and tp not in active | self._buffered_partitions:
                         continue  # paused meanwhile: fetched again when it resumes
                     handler = handlers.get(tp.topic)
                     if handler is None:
                         await self._deliver_each(tp, batch, generation)
                     else:
-                        # Shielded: a stop (SIGTERM) cancels the fetch loop, not a batch
-                        # half produced; on_stop waits for it through the lock.
-                        await asyncio.shield(self._hand_over(tp, batch, handler, generation))
+                        groups.setdefault((id(handler), tp.partition), []).append((tp, batch))
+                for group in groups.values():
+                    if app.consumer_generation_id != generation:
+                        self.stale_batches += 1
+                        break
+                    handler = handlers[group[0][0].topic]
+                    # Shielded: a stop (SIGTERM) cancels the fetch loop, not a batch half
+                    # produced; on_stop waits for it through the lock.
+                    await asyncio.shield(self._hand_over(group, handler, generation))
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
                     await self.commit()
@@ -234,23 +246,38 @@ class BatchConsumer(ReliableConsumer):
             self._read_offset[tp] = record.offset
 
     async def _hand_over(
-        self, tp: TP, batch: list[Any], handler: BatchHandler, generation: int
+        self, group: list[tuple[TP, list[Any]]], handler: BatchHandler, generation: int
     ) -> None:
         async with self._handing_over:
-            await self._deliver_batch(tp, batch, handler, generation)
+            if self.app.consumer_generation_id != generation:
+                self.stale_batches += 1
+                return
+            checked = [(tp, await self._check(tp, batch)) for tp, batch in group]
+            checked = [(tp, fresh) for tp, fresh in checked if fresh]
+            if not checked:
+                return
+            now = time.monotonic()
+            for tp, _ in checked:
+                self.app.monitor.stream_inbound_time[tp] = now
+            self.batches += 1
+            merged = heapq.merge(*(fresh for _, fresh in checked), key=_timestamp)
+            futures = await handler(checked[0][0].partition, to_input_records(merged))
+            offsets = {tp: [r.offset for r in fresh] for tp, fresh in checked}
+            done = asyncio.ensure_future(self._acknowledge_when_produced(offsets, futures))
+            self._in_flight.add(done)
+            done.add_done_callback(self._in_flight.discard)
 
-    async def _deliver_batch(
-        self, tp: TP, batch: list[Any], handler: BatchHandler, generation: int
-    ) -> None:
-        """Check ``batch`` against the offset ``tp`` expects, hand it over, track its acks."""
-        if self.app.consumer_generation_id != generation:
-            self.stale_batches += 1
-            return
+    async def _check(self, tp: TP, batch: list[Any]) -> list[Any]:
+        """The records of ``batch`` to hand over: checked against the offset ``tp`` expects.
+
+        Empty when the partition is to be fetched again (a flow stopped for a rebalance or
+        a recovery; records fetched past a hole) or when everything was handed over before.
+        """
         if not self.app.flow_control.is_active():
             # A rebalance or a recovery is under way: fetch it again once it is over.
             if tp in self.assignment():
                 await self.seek(tp, batch[0].offset)
-            return
+            return []
         want = self._expected.get(tp)
         first = batch[0].offset
         if want is not None and first > want:
@@ -265,7 +292,7 @@ class BatchConsumer(ReliableConsumer):
                 )
                 self._refetched[tp] = (want, first)
                 await self.seek(tp, want)
-                return
+                return []
             self.log.info("%r: offsets %d..%d are not in the log", tp, want, first - 1)
             await self._add_gap(tp, want, first - 1)
         acked_already = self._acked_index[tp]
@@ -274,35 +301,26 @@ class BatchConsumer(ReliableConsumer):
         ]
         self._expected[tp] = batch[-1].offset + 1
         self._read_offset[tp] = batch[-1].offset
-        if not fresh:
-            return
-        offsets = [r.offset for r in fresh]
         for first_missing, last_missing in offset_gaps([r.offset for r in batch]):
             await self._add_gap(tp, first_missing, last_missing)
-        self.app.monitor.stream_inbound_time[tp] = time.monotonic()
-        self.batches += 1
-        futures = await handler(tp, to_input_records(fresh))
-        done = asyncio.ensure_future(self._acknowledge_when_produced(tp, offsets, futures))
-        self._in_flight.add(done)
-        done.add_done_callback(self._in_flight.discard)
+        return fresh
 
     async def _acknowledge_when_produced(
-        self, tp: TP, offsets: list[int], futures: Sequence[Awaitable[Any]]
+        self, offsets: dict[TP, list[int]], futures: Sequence[Awaitable[Any]]
     ) -> None:
         try:
             await asyncio.gather(*futures)
         except Exception as exc:
             self.failed_batches += 1
             self.log.error(
-                "%r: producing the outputs of offsets %d..%d failed (%r); they stay"
-                " unacknowledged and are fetched again",
-                tp,
-                offsets[0],
-                offsets[-1],
+                "producing the outputs of %s failed (%r); they stay unacknowledged and are"
+                " fetched again",
+                {tp: (o[0], o[-1]) for tp, o in offsets.items()},
                 exc,
             )
             return
-        self.acknowledge(tp, offsets)
+        for tp, done in offsets.items():
+            self.acknowledge(tp, done)
 
     def acknowledge(self, tp: TP, offsets: Iterable[int]) -> int:
         """Mark ``offsets`` of ``tp`` as done (Faust's ``ack``, for a batch); how many were new.
