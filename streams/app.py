@@ -32,6 +32,7 @@ from streams.checkpoints import CheckpointFollower, publish, read_checkpoints
 from streams.clients import make_producer
 from streams.ingest import consume_batches
 from streams.observe import WorkerMetrics, serve
+from streams.output import send_batches
 from streams.process import InputRecord, MessageProcessor, build_scorer
 from streams.settings import Settings
 from streams.state_table import TableStates
@@ -48,13 +49,21 @@ def create_app(
     scorer: Scorer | None = None,
     metrics: WorkerMetrics | None = None,
     checkpoints: CheckpointFollower | None = None,
+    topic_counts: dict[str, int] | None = None,
 ) -> faust.App:
     """Build the worker's Faust app for ``settings``; nothing connects until it starts.
 
     With ``checkpoints``, the model is checkpointed to the models topic every
     ``VIGIL_CHECKPOINT_SECONDS`` when it has learned since, and a rollback is loaded.
+    ``topic_counts`` (from :func:`streams.topics.ensure_topics`) are the partition counts
+    of the existing topics: the entity-state table gets the input topics' count, and when
+    the decisions topic has it too, an input partition's decisions go to the same
+    partition of decisions, produced as whole batches.
     """
     metrics = metrics if metrics is not None else WorkerMetrics()
+    counts = topic_counts or {}
+    partitions = counts.get(settings.events_topic, settings.partitions)
+    co_partitioned = counts.get(settings.decisions_topic) == partitions
     app = faust.App(
         settings.group_id,
         broker=["kafka://" + server for server in settings.bootstrap.split(",")],
@@ -70,6 +79,8 @@ def create_app(
         broker_commit_interval=1.0,
         # A batch is what one fetch returns, at most this many records.
         broker_max_poll_records=settings.batch_max,
+        # Batched output: a batch's records for one partition go out in one produce batch.
+        producer_max_batch_size=1_000_000,
         # A crashed worker's partitions move to the others after this long.
         broker_session_timeout=10.0,
         producer_acks=-1,
@@ -79,7 +90,7 @@ def create_app(
     )
     states = app.Table(
         "entity-state",
-        partitions=settings.partitions,
+        partitions=partitions,
         key_type=bytes,
         value_type=bytes,
         use_partitioner=True,  # changelog partition = input partition (same keys, same hash)
@@ -88,8 +99,6 @@ def create_app(
     scorer = scorer if scorer is not None else build_scorer(settings)
     scorer.states = table_states
     processor = MessageProcessor(settings, scorer)
-    for name in (settings.decisions_topic, settings.alerts_topic, settings.dead_letter_topic):
-        app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
     changelog = states.changelog_topic.get_topic_name()
     last_offsets: dict[TP, int] = {}
 
@@ -100,10 +109,15 @@ def create_app(
         produced = processor.process_batch(records)
         state_changes = table_states.flush()
         seconds = time.perf_counter() - began
-        send = app.producer.send
-        futures = [
-            await send(changelog, key, value, partition, None, None) for key, value in state_changes
-        ]
+        producer = app.producer._ensure_producer()  # aiokafka's, for whole batches
+        futures = await send_batches(producer, changelog, partition, state_changes)
+        decisions = [out for out in produced if out.topic == settings.decisions_topic]
+        if co_partitioned and decisions:
+            futures += await send_batches(
+                producer, settings.decisions_topic, partition, [(d.key, d.value) for d in decisions]
+            )
+            produced = [out for out in produced if out.topic != settings.decisions_topic]
+        send = app.producer.send  # one by one, partitioned by key: alerts, dead letters
         futures += [await send(out.topic, out.key, out.value, None, None, None) for out in produced]
         metrics.record_batch(len(records), processor.counts - before, seconds=seconds)
         metrics.model_version.set(processor.scorer.model_version)
@@ -193,7 +207,9 @@ def run_worker(settings: Settings) -> None:
         log.info("model version %d restored from %s", current, settings.models_topic)
     follower = CheckpointFollower(settings).start()
     follower.versions.update(versions)
-    app = create_app(settings, scorer=scorer, metrics=metrics, checkpoints=follower)
+    app = create_app(
+        settings, scorer=scorer, metrics=metrics, checkpoints=follower, topic_counts=counts
+    )
     worker = faust.Worker(
         app,
         loglevel=settings.log_level.lower(),
