@@ -225,13 +225,17 @@ def decode_json(raw: bytes | None, *, max_bytes: int = MAX_MESSAGE_BYTES) -> dic
 
 def _count_keys(value: Any) -> int:
     """The keys of every object in a decoded JSON value."""
-    if isinstance(value, dict):
-        return len(value) + sum(
-            _count_keys(v) for v in value.values() if isinstance(v, dict | list)
-        )
-    if isinstance(value, list):
-        return sum(_count_keys(v) for v in value if isinstance(v, dict | list))
-    return 0
+    count = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        children = item.values() if type(item) is dict else item
+        if type(item) is dict:
+            count += len(item)
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                pending.append(child)
+    return count
 
 
 def _reject_duplicate_keys(text: str) -> None:

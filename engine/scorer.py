@@ -132,12 +132,27 @@ class Scorer:
         The model only changes on labels, so the whole batch is scored first, then the
         policy runs event by event.
         """
-        scores = self.score_many([e.features for e in events])
+        rows = [e.features for e in events]
+        scores, explanations = self._score_and_explain(rows)
         if positions is None:
             positions = [None] * len(events)
         return [
-            self._decide(event, score, position)
-            for event, score, position in zip(events, scores, positions, strict=True)
+            self._decide(event, score, position, top)
+            for event, score, position, top in zip(
+                events, scores, positions, explanations, strict=True
+            )
+        ]
+
+    def _score_and_explain(
+        self, rows: list[dict[str, float]]
+    ) -> tuple[list[float], list[tuple[FeatureContribution, ...]]]:
+        """Scores and explanations of a batch; in one pass when the model has one."""
+        both = getattr(self.model, "predict_and_explain_dicts", None)
+        if both is None or len(rows) < 2 or self.n_top_features <= 0:
+            return self.score_many(rows), [self.explain(x) for x in rows]
+        scores, terms = both(rows)
+        return scores.tolist(), [
+            self._top(x, dict(zip(x, t, strict=True))) for x, t in zip(rows, terms, strict=True)
         ]
 
     def score_many(self, rows: Sequence[dict[str, float]]) -> list[float]:
@@ -169,7 +184,13 @@ class Scorer:
         self.model = type(self.model).restore(checkpoint["model"])
         self.model_version = int(checkpoint["model_version"])
 
-    def _decide(self, event: Event, score: float, position: int | None) -> Decision:
+    def _decide(
+        self,
+        event: Event,
+        score: float,
+        position: int | None,
+        top_features: tuple[FeatureContribution, ...] | None = None,
+    ) -> Decision:
         entity = event.entity_id
         state = self.states.get(entity) or EntityState()
         if state.already_applied(EVENTS, position):
@@ -192,7 +213,7 @@ class Scorer:
             model_version=self.model_version,
             entity_max_score=entity_max,
             rise=None if entity_max is None else score - entity_max,
-            top_features=self.explain(event.features),
+            top_features=self.explain(event.features) if top_features is None else top_features,
         )
         if state.already_applied(EVENTS, position):
             return decision
@@ -288,6 +309,12 @@ class Scorer:
             if weights is None:
                 return ()
             contributions = {name: float(weights.get(name, 0.0)) * v for name, v in x.items()}
+        return self._top(features, contributions)
+
+    def _top(
+        self, features: dict[str, float], contributions: dict[str, float]
+    ) -> tuple[FeatureContribution, ...]:
+        """The ``n_top_features`` largest contributions by size, ties by name."""
         ranked = sorted(contributions.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
         return tuple(
             FeatureContribution(name, features.get(name, 0.0), contribution)

@@ -228,6 +228,20 @@ def contributions_row(row: np.ndarray, state: np.ndarray, scale: bool) -> np.nda
 
 
 @_jit
+def contributions_rows(
+    indptr: np.ndarray, idx: np.ndarray, val: np.ndarray, state: np.ndarray, scale: bool
+) -> np.ndarray:
+    """:func:`contributions_row` of each sparse row, as one array aligned with ``val``."""
+    out = np.zeros(val.shape[0])
+    for k in range(val.shape[0]):
+        j = idx[k]
+        if j >= 0:
+            v = val[k]
+            out[k] = state[WEIGHTS, j] * (_scaled(state, j, v) if scale else v)
+    return out
+
+
+@_jit
 def _transform_dense(X: np.ndarray, cols: np.ndarray, state: np.ndarray) -> np.ndarray:
     """``StandardScaler.transform_many``: a column of zero variance is centred, not zeroed."""
     n, p = X.shape

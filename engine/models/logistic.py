@@ -270,6 +270,19 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         indptr, idx, val = self._csr(rows)
         return k.predict_rows(indptr, idx, val, self._state, self._intercept, bool(self.scale))
 
+    def predict_and_explain_dicts(
+        self, rows: Sequence[dict[Hashable, Any]]
+    ) -> tuple[np.ndarray, list[list[float]]]:
+        """P(True) of each feature dict and each one's terms (:meth:`contributions_one`'s
+        values, in the dict's order), from one conversion of the batch and two kernel calls.
+        """
+        indptr, idx, val = self._csr(rows)
+        scale = bool(self.scale)
+        p = k.predict_rows(indptr, idx, val, self._state, self._intercept, scale)
+        terms = k.contributions_rows(indptr, idx, val, self._state, scale).tolist()
+        bounds = indptr.tolist()
+        return p, [terms[a:b] for a, b in itertools.pairwise(bounds)]
+
     def learn_dicts(
         self, rows: Sequence[dict[Hashable, Any]], ys: Sequence[base.typing.ClfTarget]
     ) -> None:
@@ -395,6 +408,7 @@ def warm_up() -> float:
         model.contributions_one({"a": 1.0})
         model.learn_dicts([{"a": 0.5}, {"b": -1.0}], [False, True])
         model.predict_proba_dicts([{"a": 0.5}, {"c": 1.0}])
+        model.predict_and_explain_dicts([{"a": 0.5}, {"c": 1.0}])
         # The dataframe paths' kernels, called directly so that warming up needs no pandas.
         X = np.array([[1.0, 2.0], [3.0, 4.0]])
         known = np.array([0, 1], dtype=np.int64)

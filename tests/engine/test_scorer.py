@@ -84,6 +84,28 @@ def test_a_batch_decides_as_one_event_at_a_time(steps, batch_size) -> None:
     assert got == expected
 
 
+def test_the_default_model_decides_and_explains_a_batch_as_one_event_at_a_time() -> None:
+    from engine.events import parse_event
+    from engine.simulate import synthetic_stream
+
+    events, labels = synthetic_stream(n_entities=30, n_events=600, seed=4)
+    warm = Scorer()
+    run(warm, events[:300], labels)  # a model that has learned: explanations not all zero
+    model = warm.model.snapshot()
+    one_by_one, batched = Scorer(), Scorer()
+    one_by_one.model = type(warm.model).restore(model)
+    batched.model = type(warm.model).restore(model)
+    rest = [parse_event(e) for e in events[300:]]
+    expected = [one_by_one.process_event(e) for e in rest]
+    got = [
+        d
+        for start in range(0, len(rest), 64)
+        for d in batched.process_events(rest[start : start + 64])
+    ]
+    assert got == expected
+    assert any(c.contribution != 0.0 for d in got for c in d.top_features)
+
+
 def run(scorer: Scorer, events: list[dict], labels: list[dict]) -> list:
     from engine.events import parse_event, parse_label
     from engine.replay import order_inputs, replay

@@ -146,6 +146,21 @@ def test_predict_proba_dicts_equals_predict_proba_one(params: dict, seed: int) -
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("params", CONFIGS, ids=str)
+def test_predict_and_explain_dicts_equals_one_row_at_a_time(params: dict, seed: int) -> None:
+    model = NumbaLogisticRegression(**params)
+    data = stream(seed, 400)
+    for x, y in data[:200]:
+        model.learn_one(x, y)
+    rows = [x for x, _ in data[200:]]
+    rows[5] = {}
+    rows[9] = {**rows[9], "never_seen": 3.0}
+    scores, terms = model.predict_and_explain_dicts(rows)
+    assert scores.tolist() == [proba(model, x) for x in rows]
+    assert terms == [list(model.contributions_one(x).values()) for x in rows]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("params", CONFIGS, ids=str)
 def test_learn_dicts_equals_learn_one_in_turn(params: dict, seed: int) -> None:
     batched, one_by_one = NumbaLogisticRegression(**params), NumbaLogisticRegression(**params)
     data = stream(seed)
