@@ -5,8 +5,9 @@
   decision, ``producer.send`` with ``acks=all``, the batch's futures gathered, then a
   commit). It exits once it has produced ``--n`` outputs.
 - ``faust_plain``: a plain Faust agent (same faust-streaming as the worker) doing the same
-  per event with ``await topic.send(...)``; no scoring engine, raw serializers, web off.
-  It runs until it is stopped.
+  per event with ``await topic.send(...)``; no scoring engine, raw serializers, web off,
+  the worker's commit settings (every ``--batch-max`` acks or 1 s; Faust publishes what
+  an agent sends when the source offset is committed). It runs until it is stopped.
 - ``paced``: a kafka-python producer sending ``--n`` pre-generated events at ``--rate``
   events/s (for the latency measurement of the worker).
 
@@ -127,6 +128,7 @@ def run_faust_plain(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="bench-faust-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         args.group,
         broker=["kafka://" + server for server in settings.bootstrap.split(",")],
@@ -135,6 +137,18 @@ def run_faust_plain(settings: Settings, args: argparse.Namespace) -> int:
         value_serializer="raw",
         topic_partitions=args.partitions,
         consumer_auto_offset_reset="earliest",
+        # The worker's commit settings (streams/app.py), not Faust's defaults (every 10,000
+        # acks or 2.8 s): inside an agent, topic.send() is published when the source offset
+        # is committed, so with the defaults the outputs would come out in lumps.
+        **(
+            {
+                "broker_commit_every": args.batch_max,
+                "broker_commit_interval": 1.0,
+                "broker_max_poll_records": args.batch_max,
+            }
+            if args.commit == "worker"
+            else {}
+        ),
         producer_acks=-1,
         web_enabled=False,
         datadir=str(data_dir),
@@ -143,11 +157,13 @@ def run_faust_plain(settings: Settings, args: argparse.Namespace) -> int:
     source = app.topic(args.input, key_type=bytes, value_type=bytes)
     output = app.topic(args.output, key_type=bytes, value_type=bytes)
 
+    direct = args.send == "direct"
+
     @app.agent(source)
     async def plain(stream: Any) -> None:
         async for value in stream:
             key, decision = decision_for(value)
-            await output.send(key=key, value=decision)
+            await output.send(key=key, value=decision, force=direct)
 
     worker = faust.Worker(app, loglevel="info", quiet=True)
     worker.execute_from_commandline()
@@ -189,7 +205,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--group", default=None, help="consumer group (and Faust app id)")
     parser.add_argument("--n", type=int, default=0, help="baseline: outputs before exiting")
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--max-records", type=int, default=1000)
+    parser.add_argument("--max-records", type=int, default=1000, help="baseline: per getmany")
+    parser.add_argument("--batch-max", type=int, default=500, help="faust_plain: as the worker's")
+    parser.add_argument(
+        "--commit",
+        choices=["worker", "faust"],
+        default="worker",
+        help="faust_plain: the worker's commit settings, or Faust's defaults",
+    )
+    parser.add_argument(
+        "--send",
+        choices=["attached", "direct"],
+        default="attached",
+        help="faust_plain: topic.send() as Faust does it in an agent (published when the "
+        "source offset is committed), or with force=True (to the producer at once)",
+    )
     parser.add_argument("--data-dir", default=None, help="faust_plain: Faust's datadir")
     parser.add_argument("--events-file", default=None, help="paced: JSONL events to send")
     parser.add_argument("--rate", type=float, default=1000.0, help="paced: events per second")

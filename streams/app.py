@@ -100,34 +100,36 @@ def create_app(
     scorer.states = table_states
     processor = MessageProcessor(settings, scorer)
     changelog = states.changelog_topic.get_topic_name()
-    last_offsets: dict[TP, int] = {}
+    last_offsets: dict[tuple[str, int | None], int] = {}
 
-    async def score(partition: int, records: list[InputRecord]) -> list[asyncio.Future]:
-        """One partition's batch: decisions, alerts, dead letters and state changes, sent."""
+    async def score(records: list[InputRecord]) -> list[asyncio.Future]:
+        """One fetch's records: decisions, alerts, dead letters and state changes, sent."""
         before = processor.counts.copy()
         began = time.perf_counter()
         produced = processor.process_batch(records)
         state_changes = table_states.flush()
         seconds = time.perf_counter() - began
         producer = app.producer._ensure_producer()  # aiokafka's, for whole batches
-        futures = await send_batches(producer, changelog, partition, state_changes)
-        decisions = [out for out in produced if out.topic == settings.decisions_topic]
-        if co_partitioned and decisions:
-            futures += await send_batches(
-                producer, settings.decisions_topic, partition, [(d.key, d.value) for d in decisions]
-            )
-            produced = [out for out in produced if out.topic != settings.decisions_topic]
+        # An entity's state goes to the changelog partition of its input partition.
+        partition_of = {r.key: r.partition for r in records}
+        futures = []
+        for partition, changes in _by_partition(state_changes, partition_of).items():
+            futures += await send_batches(producer, changelog, partition, changes)
+        if co_partitioned:
+            decisions = [o for o in produced if o.topic == settings.decisions_topic]
+            produced = [o for o in produced if o.topic != settings.decisions_topic]
+            by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+            for d in decisions:
+                assert d.partition is not None, "Kafka records have a partition"
+                by_partition.setdefault(d.partition, []).append((d.key, d.value))
+            for partition, items in by_partition.items():
+                futures += await send_batches(producer, settings.decisions_topic, partition, items)
         send = app.producer.send  # one by one, partitioned by key: alerts, dead letters
         futures += [await send(out.topic, out.key, out.value, None, None, None) for out in produced]
         metrics.record_batch(len(records), processor.counts - before, seconds=seconds)
         metrics.model_version.set(processor.scorer.model_version)
-        seen: set[str] = set()
-        for record in reversed(records):  # the last record of each input topic
-            if record.topic not in seen:
-                seen.add(record.topic)
-                last_offsets[TP(record.topic, partition)] = record.offset or 0
-                if len(seen) == 2:
-                    break
+        for record in records:
+            last_offsets[(record.topic, record.partition)] = record.offset or 0
         return futures
 
     consume_batches(app, [settings.events_topic, settings.labels_topic], score)
@@ -148,15 +150,27 @@ def create_app(
     async def tick() -> None:
         """The loop is alive; and how far behind each partition the worker is."""
         metrics.alive()
-        for tp, offset in list(last_offsets.items()):
+        for (topic, partition), offset in list(last_offsets.items()):
             with contextlib.suppress(Exception):  # a partition revoked meanwhile
-                metrics.lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
-                    max(0, app.consumer.highwater(tp) - offset - 1)
+                metrics.lag.labels(topic=topic, partition=str(partition)).set(
+                    max(0, app.consumer.highwater(TP(topic, partition)) - offset - 1)
                 )
 
     if checkpoints is not None:
         add_checkpointing(app, settings, processor.scorer, checkpoints)
     return app
+
+
+def _by_partition(
+    changes: list[tuple[bytes, bytes | None]], partition_of: dict[bytes | None, int | None]
+) -> dict[int, list[tuple[bytes, bytes | None]]]:
+    """State changes grouped by the partition their entity's inputs came from."""
+    grouped: dict[int, list[tuple[bytes, bytes | None]]] = {}
+    for key, value in changes:
+        partition = partition_of[key]  # a state changes only through inputs keyed by it
+        assert partition is not None, "Kafka records have a partition"
+        grouped.setdefault(partition, []).append((key, value))
+    return grouped
 
 
 def add_checkpointing(

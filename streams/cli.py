@@ -28,6 +28,7 @@ BENCHMARKS = {
     "scorer": "µs per event of the engine against the model alone",
     "model": "the model step, Numba against River, one by one and batched",
     "replay": "the whole engine offline, events/s, Numba against River",
+    "kafka": "the worker through real Kafka, events/s and latency, against a bare aiokafka loop",
     "drift": "concept-drift detection delay, false alarms and misses",
 }
 

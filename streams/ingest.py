@@ -12,15 +12,17 @@ How it works
 ------------
 :class:`BatchConsumer` is Faust's aiokafka consumer (through :class:`streams.consumer.
 ReliableConsumer`, whose commit rule is fixed) with its own fetch loop. Each ``getmany``
-result is a dict from partition to records. The records of the topics registered with
-:func:`consume_batches` are grouped by partition number (the worker's ``events`` and
-``labels`` share their keys and partition count, so partition ``p`` of both holds the same
-entities), each partition's records are checked (below), and a group's are merged by their
-Kafka timestamps, the order in which they reached the broker, each topic's in offset order.
-The loop calls the :data:`BatchHandler` once with that list; the handler processes it
-synchronously and returns the futures of what it produced. One task per batch waits for
-those futures and then acknowledges the batch's offsets. Records of any other topic (the
-tables' changelogs during recovery) take Faust's own per-message path to the conductor.
+result is a dict from partition to records. Each partition's records of the topics
+registered with :func:`consume_batches` are checked (below), then all of them are merged
+by their Kafka timestamps, the order in which they reached the broker, each partition's
+in offset order (the worker's ``events`` and ``labels`` share their keys and partition
+count, so an entity's events and labels come from partitions of the same number). The
+loop calls the :data:`BatchHandler` once with that list: one call per fetch, however many
+partitions it holds, so that the costs paid per batch are paid once. The handler
+processes it synchronously and returns the futures of what it produced. One task per
+batch waits for those futures and then acknowledges the batch's offsets. Records of any
+other topic (the tables' changelogs during recovery) take Faust's own per-message path
+to the conductor.
 
 Invariants
 ----------
@@ -71,9 +73,17 @@ from streams.process import InputRecord
 
 __all__ = ["BatchConsumer", "BatchHandler", "BatchTransport", "consume_batches"]
 
-#: Processes one partition number's batch, in order, and returns the futures of the records
-#: it produced; the batch is acknowledged when they are all done.
-BatchHandler = Callable[[int, list[InputRecord]], Awaitable[Sequence[Awaitable[Any]]]]
+#: Processes one fetch's records, in order, and returns the futures of the records it
+#: produced; the records are acknowledged when they are all done.
+BatchHandler = Callable[[list[InputRecord]], Awaitable[Sequence[Awaitable[Any]]]]
+
+
+def _log_commit_failure(log: Any) -> Callable[[asyncio.Future], None]:
+    def done(commit: asyncio.Future) -> None:
+        if not commit.cancelled() and commit.exception() is not None:
+            log.warning("commit failed (the next one retries): %r", commit.exception())
+
+    return done
 
 
 def _timestamp(record: Any) -> int:
@@ -137,6 +147,7 @@ class BatchConsumer(ReliableConsumer):
         self._refetched: dict[TP, tuple[int, int]] = {}
         self._in_flight: set[asyncio.Future] = set()
         self._handing_over = asyncio.Lock()
+        self._committing: asyncio.Future | None = None
         super().__init__(*args, **kwargs)
 
     # --- seeks, rebalances, stop --------------------------------------------------------
@@ -202,7 +213,7 @@ class BatchConsumer(ReliableConsumer):
                         self.log.warning("seek while the flow is stopped failed: %r", exc)
                     continue
                 generation = app.consumer_generation_id
-                groups: dict[tuple[int, int], list[tuple[TP, list[Any]]]] = {}
+                groups: dict[int, list[tuple[TP, list[Any]]]] = {}
                 for tp, batch in records.items():
                     if active is not None and tp not in active | self._buffered_partitions:
                         continue  # paused meanwhile: fetched again when it resumes
@@ -210,7 +221,7 @@ class BatchConsumer(ReliableConsumer):
                     if handler is None:
                         await self._deliver_each(tp, batch, generation)
                     else:
-                        groups.setdefault((id(handler), tp.partition), []).append((tp, batch))
+                        groups.setdefault(id(handler), []).append((tp, batch))
                 for group in groups.values():
                     if app.consumer_generation_id != generation:
                         self.stale_batches += 1
@@ -220,8 +231,10 @@ class BatchConsumer(ReliableConsumer):
                     # produced; on_stop waits for it through the lock.
                     await asyncio.shield(self._hand_over(group, handler, generation))
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
+                    # In the background: a commit waits for the producer to flush, which
+                    # the next batch need not wait for. Faust lets one commit run at a time.
                     self._n_acked = 0
-                    await self.commit()
+                    self._start_commit()
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")
@@ -261,7 +274,7 @@ class BatchConsumer(ReliableConsumer):
                 self.app.monitor.stream_inbound_time[tp] = now
             self.batches += 1
             merged = heapq.merge(*(fresh for _, fresh in checked), key=_timestamp)
-            futures = await handler(checked[0][0].partition, to_input_records(merged))
+            futures = await handler(to_input_records(merged))
             offsets = {tp: [r.offset for r in fresh] for tp, fresh in checked}
             done = asyncio.ensure_future(self._acknowledge_when_produced(offsets, futures))
             self._in_flight.add(done)
@@ -341,6 +354,11 @@ class BatchConsumer(ReliableConsumer):
                 new += 1
         self._n_acked += new
         return new
+
+    def _start_commit(self) -> None:
+        if self._committing is None or self._committing.done():
+            self._committing = asyncio.ensure_future(self.commit())
+            self._committing.add_done_callback(_log_commit_failure(self.log))
 
     async def _heal_held_partitions(self) -> None:
         """Fetch again, from its committed offset, each partition whose commit stays held."""

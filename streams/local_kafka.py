@@ -23,6 +23,7 @@ import base64
 import contextlib
 import ctypes
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -92,13 +93,16 @@ def resolve_jars(version: str = DEFAULT_KAFKA_VERSION, *, cache: Path | None = N
     """Return a folder holding Apache Kafka ``version``'s broker jars, resolving them once.
 
     Maven copies ``kafka_2.13`` and its runtime dependencies from Maven Central into
-    ``<cache>/kafka-<version>/libs``; a marker file says the copy is complete, and a
-    file lock keeps two processes from resolving at the same time.
+    ``<cache>/kafka-<version>/libs``; a marker file says the copy is complete (for this
+    ``pom.xml``: a changed one resolves again), and a file lock keeps two processes from
+    resolving at the same time.
     """
     root = (cache or cache_dir()) / f"kafka-{version}"
     libs = root / "libs"
     marker = libs / ".complete"
-    if marker.exists():
+    pom = (_KAFKA_FILES / "pom.xml").read_bytes()
+    complete = f"org.apache.kafka:kafka_2.13:{version}\npom {hashlib.sha256(pom).hexdigest()}\n"
+    if marker.exists() and marker.read_text() == complete:
         return libs
     mvn = shutil.which("mvn")
     if mvn is None:
@@ -110,7 +114,7 @@ def resolve_jars(version: str = DEFAULT_KAFKA_VERSION, *, cache: Path | None = N
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists():  # another process resolved them while we waited
+        if marker.exists() and marker.read_text() == complete:  # resolved while we waited
             return libs
         staging = Path(tempfile.mkdtemp(prefix="libs-", dir=root))
         command = [
@@ -137,7 +141,7 @@ def resolve_jars(version: str = DEFAULT_KAFKA_VERSION, *, cache: Path | None = N
             raise LocalKafkaError(f"Maven ran but kafka_2.13-{version}.jar is not among the jars")
         shutil.rmtree(libs, ignore_errors=True)
         staging.rename(libs)
-        marker.write_text(f"org.apache.kafka:kafka_2.13:{version}\n")
+        marker.write_text(complete)
     return libs
 
 

@@ -61,11 +61,12 @@ class InputRecord:
 
 @dataclass(frozen=True, slots=True)
 class OutputRecord:
-    """One record to produce."""
+    """One record to produce; ``partition`` is its input's (decisions), else ``None``."""
 
     topic: str
     key: bytes | None
     value: bytes
+    partition: int | None = None
 
 
 def build_scorer(
@@ -157,12 +158,13 @@ class MessageProcessor:
             # and not applied twice; only the failing event is dead-lettered.
             return [out for item in run for out in self._score_run([item])]
         out = []
-        for decision in decisions:
+        topic = self.settings.decisions_topic
+        for (record, _), decision in zip(run, decisions, strict=True):
             self.counts["events"] += 1
             self.counts[f"reason.{decision.reason}"] += 1
             self.counts["actions"] += decision.action
             key = decision.entity_id.encode("utf-8")
-            out.append(OutputRecord(self.settings.decisions_topic, key, encode(decision)))
+            out.append(OutputRecord(topic, key, encode(decision), record.partition))
         return out + self._alerts(self.scorer.take_alerts())
 
     def _process_label(self, record: InputRecord) -> list[OutputRecord]:

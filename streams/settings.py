@@ -69,10 +69,8 @@ class Settings:
     memory_window_seconds: float = 86_400.0
     first_label_lookback_seconds: float = 86_400.0
     max_message_bytes: int = MAX_MESSAGE_BYTES
-    #: Micro-batches: at most this many input records ...
+    #: Most input records one fetch returns: a batch handed to the engine at once.
     batch_max: int = 500
-    #: ... gathered for at most this many seconds.
-    batch_within_seconds: float = 0.05
     log_level: str = "info"
     #: ``text`` or ``json`` (one JSON object per line).
     log_format: str = "text"
@@ -181,10 +179,8 @@ class Settings:
             raise SettingsError("VIGIL_CHECKPOINT_SECONDS: must be positive")
         if self.memory_window_seconds <= 0:
             raise SettingsError("VIGIL_MEMORY_WINDOW_SECONDS: must be positive")
-        if self.batch_max < 1 or self.batch_within_seconds <= 0:
-            raise SettingsError(
-                "VIGIL_BATCH_MAX must be at least 1 and VIGIL_BATCH_WITHIN_SECONDS positive"
-            )
+        if self.batch_max < 1:
+            raise SettingsError("VIGIL_BATCH_MAX: must be at least 1")
         if self.max_message_bytes < 1:
             raise SettingsError("VIGIL_MAX_MESSAGE_BYTES: must be at least 1")
         topics = [
@@ -254,7 +250,6 @@ ENVIRONMENT: dict[str, str] = {
     "first_label_lookback_seconds": "VIGIL_FIRST_LABEL_LOOKBACK_SECONDS",
     "max_message_bytes": "VIGIL_MAX_MESSAGE_BYTES",
     "batch_max": "VIGIL_BATCH_MAX",
-    "batch_within_seconds": "VIGIL_BATCH_WITHIN_SECONDS",
     "log_level": "VIGIL_LOG_LEVEL",
     "log_format": "VIGIL_LOG_FORMAT",
     "metrics_port": "VIGIL_METRICS_PORT",
