@@ -129,7 +129,7 @@ def offset_gaps(offsets: Sequence[int]) -> list[tuple[int, int]]:
 
 
 class BatchConsumer(ReliableConsumer):
-    """Faust's consumer with a fetch loop that hands each partition's batch over whole."""
+    """Faust's consumer with a fetch loop that hands each fetch's input over in one call."""
 
     #: Batches handed over.
     batches: int = 0
@@ -186,9 +186,12 @@ class BatchConsumer(ReliableConsumer):
         await super().on_stop()
 
     async def outputs_done(self, timeout: float = 30.0) -> None:
-        """Wait (at most ``timeout`` s) for the batches whose outputs are still in flight."""
-        if self._in_flight:
-            await asyncio.wait(list(self._in_flight), timeout=timeout)
+        """Wait (at most ``timeout`` s) for the batches whose outputs are still in flight,
+        and for a commit under way (Faust's next commit would otherwise only wait for it
+        and commit nothing new)."""
+        pending = [*self._in_flight, *([self._committing] if self._committing else [])]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     # --- the fetch loop -----------------------------------------------------------------
 

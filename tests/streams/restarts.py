@@ -10,7 +10,7 @@ from pathlib import Path
 from threading import Thread
 
 import orjson
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from engine.events import parse_event
 from streams.brokers import BrokerInfo
@@ -80,9 +80,14 @@ def tally(decisions: list[dict]) -> tuple[Counter[str], int, int]:
 
 
 def decided(settings: Settings) -> int:
-    """How many decisions the decisions topic holds now."""
-    records = read_topics(settings, [settings.decisions_topic], until=lambda r: False, timeout=1)
-    return len(records[settings.decisions_topic])
+    """How many decisions the decisions topic holds now (the sum of its log-end offsets)."""
+    consumer = KafkaConsumer(**settings.kafka_options(), client_id="vigil-count")
+    try:
+        partitions = consumer.partitions_for_topic(settings.decisions_topic) or set()
+        tps = [TopicPartition(settings.decisions_topic, p) for p in partitions]
+        return sum(consumer.end_offsets(tps).values()) if tps else 0
+    finally:
+        consumer.close()
 
 
 def wait_for_decisions(
@@ -100,15 +105,17 @@ def read_when_done(
     settings: Settings, events: list[dict], workers: list[WorkerProcess], timeout: float
 ) -> list[dict]:
     """The decisions, once every event has one and the group committed up to the log end."""
-    wanted = {e["event_id"] for e in events}
-    records = read_topics(
-        settings,
-        [settings.decisions_topic],
-        until=lambda r: (
-            wanted <= {orjson.loads(x.value)["event_id"] for x in r[settings.decisions_topic]}
-        ),
-        timeout=timeout,
-    )
+    missing = {e["event_id"] for e in events}
+    seen = 0
+
+    def all_decided(records: dict) -> bool:
+        nonlocal seen
+        new = records[settings.decisions_topic][seen:]
+        seen += len(new)
+        missing.difference_update(orjson.loads(x.value)["event_id"] for x in new)
+        return not missing
+
+    records = read_topics(settings, [settings.decisions_topic], until=all_decided, timeout=timeout)
     deadline = time.monotonic() + 60
     while any(lag := group_lag(settings, [settings.events_topic]).values()):
         assert time.monotonic() < deadline, f"offsets not committed to the end: {lag}"
