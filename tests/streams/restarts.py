@@ -14,7 +14,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from engine.events import parse_event
 from streams.brokers import BrokerInfo
-from streams.clients import WorkerProcess, group_lag, make_producer, read_to_end, read_topics
+from streams.clients import WorkerProcess, group_lag, make_producer, read_topics
 from streams.process import build_scorer
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -145,12 +145,42 @@ class Outcome:
         )
 
 
+def last_values(settings: Settings, topic: str, *, timeout: float) -> dict[bytes, bytes]:
+    """The last value of each key of ``topic`` up to its end as of now (a table's content)."""
+    consumer = KafkaConsumer(
+        **settings.kafka_options(),
+        enable_auto_commit=False,
+        client_id="vigil-verifier",
+        max_partition_fetch_bytes=16 << 20,
+        fetch_max_bytes=64 << 20,
+        max_poll_records=20_000,
+    )
+    values: dict[bytes, bytes] = {}
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            assert time.monotonic() < deadline, f"{topic}: not read to its end in {timeout} s"
+            for items in consumer.poll(timeout_ms=500).values():
+                for record in items:
+                    values[record.key] = record.value
+    finally:
+        consumer.close()
+    return values
+
+
 def verify(settings: Settings, events: list[dict], decisions: list[dict]) -> Outcome:
     """Tally ``decisions`` and compare every entity's changelog state with the oracle's."""
     per_event, duplicates, different = tally(decisions)
     letters = read_topics(settings, [settings.dead_letter_topic], until=lambda r: False, timeout=2)
     changelog = f"{settings.group_id}-entity-state-changelog"
-    online = {r.key.decode(): orjson.loads(r.value) for r in read_to_end(settings, changelog)}
+    online = {
+        key.decode(): orjson.loads(value)
+        for key, value in last_values(settings, changelog, timeout=120 + len(events) / 100).items()
+    }
     oracle = build_scorer(settings)
     for e in events:
         oracle.process_event(parse_event(e))
