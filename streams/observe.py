@@ -4,8 +4,8 @@ One small HTTP server (a thread, ``VIGIL_METRICS_PORT``; 0 turns it off) answers
 
 - ``/metrics``: Prometheus text format (``prometheus_client``);
 - ``/healthz``: 200 while the worker's loop has shown a sign of life in the last
-  ``stall_seconds`` (a batch handled, or the idle tick of the agent), else 503;
-- ``/readyz``: 200 once the worker has created its topics and its agent has started.
+  ``stall_seconds`` (a batch handled, or the worker's idle tick), else 503;
+- ``/readyz``: 200 once the worker has created its topics and its app has started.
 
 Examples
 --------
@@ -58,13 +58,13 @@ class WorkerMetrics:
         self.alerts = PromCounter("vigil_alerts", "Alerts published, by kind", ["kind"], registry=r)
         self.batch_size = Histogram(
             "vigil_batch_size",
-            "Input records per micro-batch",
+            "Input records per batch (one fetch)",
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
             registry=r,
         )
         self.batch_seconds = Histogram(
             "vigil_batch_seconds",
-            "Seconds to score one micro-batch (engine only)",
+            "Seconds to score one batch (engine only)",
             buckets=(1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0),
             registry=r,
         )
