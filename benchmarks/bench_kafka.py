@@ -51,7 +51,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -70,7 +69,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from benchmarks._kafka_peers import aiokafka_options
 from engine.simulate import synthetic_stream
 from streams.brokers import BrokerInfo, BrokerUnavailable, kafka_broker
-from streams.clients import WorkerProcess
+from streams.clients import WorkerProcess, terminate
 from streams.local_kafka import DEFAULT_KAFKA_VERSION, cache_dir, die_with_parent
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -188,14 +187,7 @@ class PeerProcess:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout`` seconds."""
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        return self._process.returncode
+        return terminate(self._process, timeout)
 
 
 def _pythonpath() -> str:

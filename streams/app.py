@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
 
 import faust
 from faust.types import TP
@@ -110,19 +111,18 @@ def create_app(
         state_changes = table_states.flush()
         seconds = time.perf_counter() - began
         producer = app.producer._ensure_producer()  # aiokafka's, for whole batches
-        # An entity's state goes to the changelog partition of its input partition.
+        # An entity's state goes to the changelog partition of its input partition: a state
+        # changes only through inputs keyed by its entity.
         partition_of = {r.key: r.partition for r in records}
+        changes = _by_partition((partition_of[key], key, value) for key, value in state_changes)
         futures = []
-        for partition, changes in _by_partition(state_changes, partition_of).items():
-            futures += await send_batches(producer, changelog, partition, changes)
+        for partition, items in changes.items():
+            futures += await send_batches(producer, changelog, partition, items)
         if co_partitioned:
             decisions = [o for o in produced if o.topic == settings.decisions_topic]
             produced = [o for o in produced if o.topic != settings.decisions_topic]
-            by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
-            for d in decisions:
-                assert d.partition is not None, "Kafka records have a partition"
-                by_partition.setdefault(d.partition, []).append((d.key, d.value))
-            for partition, items in by_partition.items():
+            grouped = _by_partition((d.partition, d.key, d.value) for d in decisions)
+            for partition, items in grouped.items():
                 futures += await send_batches(producer, settings.decisions_topic, partition, items)
         send = app.producer.send  # one by one, partitioned by key: alerts, dead letters
         futures += [await send(out.topic, out.key, out.value, None, None, None) for out in produced]
@@ -162,12 +162,11 @@ def create_app(
 
 
 def _by_partition(
-    changes: list[tuple[bytes, bytes | None]], partition_of: dict[bytes | None, int | None]
-) -> dict[int, list[tuple[bytes, bytes | None]]]:
-    """State changes grouped by the partition their entity's inputs came from."""
-    grouped: dict[int, list[tuple[bytes, bytes | None]]] = {}
-    for key, value in changes:
-        partition = partition_of[key]  # a state changes only through inputs keyed by it
+    records: Iterable[tuple[int | None, bytes | None, bytes | None]],
+) -> dict[int, list[tuple[bytes | None, bytes | None]]]:
+    """``(partition, key, value)`` records as ``(key, value)`` lists by partition, in order."""
+    grouped: dict[int, list[tuple[bytes | None, bytes | None]]] = {}
+    for partition, key, value in records:
         assert partition is not None, "Kafka records have a partition"
         grouped.setdefault(partition, []).append((key, value))
     return grouped

@@ -132,6 +132,18 @@ def _partitions_for(consumer: KafkaConsumer, topic: str, timeout: float) -> set[
         time.sleep(0.2)
 
 
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """SIGTERM ``process``, SIGKILL it after ``timeout`` seconds; its exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 class WorkerProcess:
     """``vigil worker`` in a child process, with ``settings`` passed through its environment.
 
@@ -168,14 +180,7 @@ class WorkerProcess:
         """SIGTERM (a graceful Faust shutdown), then SIGKILL after ``timeout`` seconds."""
         if self._process is None:
             return None
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        return self._process.returncode
+        return terminate(self._process, timeout)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
