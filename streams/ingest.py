@@ -144,7 +144,6 @@ class BatchConsumer(ReliableConsumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._expected: dict[TP, int] = {}
-        self._expected_generation: int | None = None  # when _expected was last advanced
         self._refetched: dict[TP, tuple[int, int]] = {}
         self._in_flight: set[asyncio.Future] = set()
         self._handing_over = asyncio.Lock()
@@ -154,22 +153,12 @@ class BatchConsumer(ReliableConsumer):
     # --- seeks, rebalances, stop --------------------------------------------------------
 
     async def perform_seek(self) -> None:
-        """Seek to the committed offsets; the next offset each partition expects is that,
-        unless the partition was handed over past it in this same consumer generation.
-
-        Faust seeks to the committed offsets again when a table recovery ends, and a first
-        batch may have been handed over by then: its records, fetched again, are dropped
-        rather than scored twice. After a rebalance (a new generation) another worker may
-        have had the partition, and everything from the committed offset is handed over.
-        """
-        handed_over = dict(self._expected)
-        same_generation = self._expected_generation == self.app.consumer_generation_id
+        """Seek to the committed offsets; the next offset each partition expects is that."""
         await super().perform_seek()
         self._expected.clear()
-        for tp, offset in self._read_offset.items():
-            if offset is not None:
-                kept = handed_over.get(tp, offset) if same_generation else offset
-                self._expected[tp] = max(offset, kept)
+        self._expected.update(
+            {tp: offset for tp, offset in self._read_offset.items() if offset is not None}
+        )
 
     async def seek(self, partition: TP, offset: int) -> None:
         """Seek ``partition`` to ``offset``, which is then the next offset it expects."""
@@ -326,8 +315,7 @@ class BatchConsumer(ReliableConsumer):
         fresh = [
             r for r in batch if (want is None or r.offset >= want) and r.offset not in acked_already
         ]
-        self._expected[tp] = max(want or 0, batch[-1].offset + 1)
-        self._expected_generation = self.app.consumer_generation_id
+        self._expected[tp] = batch[-1].offset + 1
         self._read_offset[tp] = batch[-1].offset
         for first_missing, last_missing in offset_gaps([r.offset for r in batch]):
             await self._add_gap(tp, first_missing, last_missing)
