@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import time
 from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
 
 import faust
 from faust.types import TP
@@ -35,7 +38,7 @@ from streams.ingest import consume_batches
 from streams.observe import WorkerMetrics, serve
 from streams.output import send_batches
 from streams.process import InputRecord, MessageProcessor, build_scorer
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 from streams.state_table import TableStates
 from streams.topics import ensure_topics
 
@@ -87,7 +90,7 @@ def create_app(
         producer_acks=-1,
         web_enabled=False,
         datadir=str(settings.data_dir / settings.group_id),
-        store="memory://",
+        store="rocksdb://" if settings.state_store == "rocksdb" else "memory://",
     )
     states = app.Table(
         "entity-state",
@@ -117,7 +120,9 @@ def create_app(
         changes = _by_partition((partition_of[key], key, value) for key, value in state_changes)
         futures = []
         for partition, items in changes.items():
-            futures += await send_batches(producer, changelog, partition, items)
+            sent = await send_batches(producer, changelog, partition, items)
+            table_states.settle_when_sent(partition, items, sent)  # into the store once acked
+            futures += sent
         if co_partitioned:
             decisions = [o for o in produced if o.topic == settings.decisions_topic]
             produced = [o for o in produced if o.topic != settings.decisions_topic]
@@ -208,7 +213,7 @@ def run_worker(settings: Settings) -> None:
     counts = ensure_topics(settings)
     log.info("topics ready: %s", counts)
     log.info("model kernels ready in %.2f s (compiled, or loaded from Numba's cache)", warm_up())
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(settings.data_dir / settings.group_id)  # held until the end
     metrics = WorkerMetrics()
     if settings.metrics_port:
         server = serve(metrics, port=settings.metrics_port)
@@ -231,3 +236,31 @@ def run_worker(settings: Settings) -> None:
         override_logging=settings.log_format != "json",
     )
     worker.execute_from_commandline()
+    lock.close()
+
+
+def lock_data_dir(directory: Path) -> IO[str]:
+    """Take ``directory`` (a worker's local state) for this process, or fail saying why.
+
+    Two workers on one folder would wait on each other's RocksDB locks, then crash.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> held = lock_data_dir(folder)
+    >>> lock_data_dir(folder)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    streams.settings.SettingsError: VIGIL_DATA_DIR: .../ is in use by another worker ...
+    >>> held.close()
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = open(directory / "worker.lock", "w")  # noqa: SIM115 (held open on purpose)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SettingsError(
+            f"VIGIL_DATA_DIR: {directory}/ is in use by another worker (its local state "
+            "store); give each worker process on this machine its own VIGIL_DATA_DIR"
+        ) from None
+    return handle

@@ -454,7 +454,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's admin client
     try:
         run_worker(settings)
-    except TopicError as exc:
+    except (TopicError, SettingsError) as exc:
         print(f"vigil worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KafkaError as exc:

@@ -61,6 +61,9 @@ class Settings:
     group_id: str = "vigil"
     #: Where the worker keeps local state (Faust's datadir).
     data_dir: Path = field(default_factory=lambda: Path("~/.local/state/vigil").expanduser())
+    #: Where entity states live locally: ``rocksdb`` (on disk in ``data_dir``, so that a
+    #: restart recovers only the changelog written since) or ``memory`` (recovered whole).
+    state_store: str = "rocksdb"
     action_threshold: float = 0.8
     #: ``memory`` acts on rises over the entity's max; ``naive`` on every high score.
     policy: str = "memory"
@@ -168,6 +171,10 @@ class Settings:
                 f"KAFKA_SASL_MECHANISM: expected one of {sorted(mechanisms)}, "
                 f"got {self.sasl_mechanism!r}"
             )
+        if self.state_store not in {"rocksdb", "memory"}:
+            raise SettingsError(
+                f"VIGIL_STATE_STORE: expected rocksdb or memory, got {self.state_store!r}"
+            )
         if self.policy not in {"memory", "naive"}:
             raise SettingsError(f"VIGIL_POLICY: expected memory or naive, got {self.policy!r}")
         if self.min_rise < 0 or self.cooldown_seconds < 0 or self.first_label_lookback_seconds < 0:
@@ -242,6 +249,7 @@ ENVIRONMENT: dict[str, str] = {
     "replication_factor": "VIGIL_REPLICATION_FACTOR",
     "group_id": "VIGIL_GROUP_ID",
     "data_dir": "VIGIL_DATA_DIR",
+    "state_store": "VIGIL_STATE_STORE",
     "action_threshold": "VIGIL_ACTION_THRESHOLD",
     "policy": "VIGIL_POLICY",
     "min_rise": "VIGIL_MIN_RISE",

@@ -4,6 +4,7 @@ their entity states; nothing lost, every state equal to the oracle, duplicates i
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,9 @@ def test_scaling_one_two_one_loses_nothing_and_states_equal_the_oracle(
     producing = produce_in_background(settings, events, rate=RATE)
     with WorkerProcess(settings, log_path=tmp_path / "worker-a.log") as first:
         wait_for_decisions(settings, 200, [first])
-        second = WorkerProcess(settings, log_path=tmp_path / "worker-b.log").start()
+        # Its own local state folder: two workers on one would share RocksDB files.
+        elsewhere = replace(settings, data_dir=tmp_path / "data-b")
+        second = WorkerProcess(elsewhere, log_path=tmp_path / "worker-b.log").start()
         wait_for_members(settings, 2, [first, second])
         during = decided(settings)
         wait_for_decisions(settings, during + 500, [first, second])  # two workers at work
