@@ -43,7 +43,9 @@ Invariants
 - **Rebalance.** While Faust's flow control is suspended (a rebalance or a table
   recovery), no batch is handed over: the partition is sought back to the batch's first
   offset and fetched again once the flow resumes. A batch fetched in an older consumer
-  generation is dropped; the new generation seeks to the committed offsets. When
+  generation is dropped; the new generation seeks to the committed offsets, and its
+  partitions are handed over only from that seek on (records fetched before it would
+  come again after it, and be scored twice). When
   partitions are revoked, the batch in progress and the acknowledgements in flight
   finish, and the offsets are committed, before Faust's own revocation runs.
 - **Stop.** On SIGTERM the batch in progress finishes, its outputs are awaited and
@@ -135,6 +137,8 @@ class BatchConsumer(ReliableConsumer):
     batches: int = 0
     #: Batches dropped because they were fetched in an older consumer generation.
     stale_batches: int = 0
+    #: Batches dropped because their partition's assignment had not been sought yet.
+    unsought_batches: int = 0
     #: Times a partition was sought back because a fetch started past the expected offset.
     refetches: int = 0
     #: Times a partition was fetched again because its commit stayed held.
@@ -144,6 +148,7 @@ class BatchConsumer(ReliableConsumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._expected: dict[TP, int] = {}
+        self._sought: set[TP] = set()  # assigned and sought to the committed offsets since
         self._refetched: dict[TP, tuple[int, int]] = {}
         self._in_flight: set[asyncio.Future] = set()
         self._handing_over = asyncio.Lock()
@@ -152,7 +157,22 @@ class BatchConsumer(ReliableConsumer):
 
     # --- seeks, rebalances, stop --------------------------------------------------------
 
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        """A new assignment: its partitions wait for the seek that ends its recovery."""
+        self._sought.clear()
+        await super().on_partitions_assigned(assigned, generation_id)
+
     async def perform_seek(self) -> None:
+        """Faust's seek to the committed offsets, which ends each rebalance's recovery.
+
+        The assigned partitions are handed over from then on: a batch fetched before it
+        would be fetched and handed over again after it (a restarted worker's first
+        batch, scored twice).
+        """
+        await self._rewind_to_committed()
+        self._sought.update(self.assignment())
+
+    async def _rewind_to_committed(self) -> None:
         """Seek to the committed offsets; the next offset each partition expects is that."""
         await super().perform_seek()
         self._expected.clear()
@@ -211,7 +231,7 @@ class BatchConsumer(ReliableConsumer):
                     # As Faust's getmany: what was fetched while the flow was stopped is
                     # fetched again from the committed offsets.
                     try:
-                        await self.perform_seek()
+                        await self._rewind_to_committed()
                     except Exception as exc:
                         self.log.warning("seek while the flow is stopped failed: %r", exc)
                     continue
@@ -293,6 +313,9 @@ class BatchConsumer(ReliableConsumer):
             # A rebalance or a recovery is under way: fetch it again once it is over.
             if tp in self.assignment():
                 await self.seek(tp, batch[0].offset)
+            return []
+        if tp not in self._sought:  # the end of the recovery will seek and fetch it again
+            self.unsought_batches += 1
             return []
         want = self._expected.get(tp)
         first = batch[0].offset
