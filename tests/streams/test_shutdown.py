@@ -42,8 +42,8 @@ def test_sigterm_mid_stream_then_restart_loses_nothing_and_repeats_nothing(
     outcome = verify(settings, events, decisions)
     print(outcome.line("sigterm test"))
     assert outcome.lost == 0
-    # Zero is the goal (issue #9) and holds in most runs; a worker's first batch after the
-    # restart can be scored twice (handed over before Faust's end-of-recovery seek), so
-    # what is asserted is that every duplicate is identical.
+    # A graceful stop commits everything it decided, and the restarted worker hands over
+    # nothing before the seek that ends its recovery: no input is decided twice.
+    assert outcome.duplicates == 0
     assert outcome.differing_duplicates == 0
     assert outcome.mismatched == []
