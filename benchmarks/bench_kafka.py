@@ -146,13 +146,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     rates = args.latency_rates or ("0.5" if quick else "0.5,0.8")
     args.latency_rates = [] if rates == "none" else [float(r) for r in rates.split(",") if r]
     args.latency_seconds = args.latency_seconds or (5.0 if quick else 20.0)
-    if args.model != "numba" and "worker" in args.variants:
-        parser.exit(
-            2,
-            "bench_kafka: the worker has no setting for its model: streams.app.run_worker "
-            "calls build_scorer(settings), which always builds the Numba model; --model "
-            f"{args.model} needs a setting (e.g. VIGIL_MODEL) in streams/settings.py first\n",
-        )
     return args
 
 
@@ -211,6 +204,7 @@ def run_settings(
         data_dir=workdir / name / "data",
         metrics_port=0,
         batch_max=args.batch_max,
+        model=args.model,
         log_level="info",
         log_format="text",
     ).with_topic_prefix(f"{name}.")

@@ -219,12 +219,16 @@ def run_worker(settings: Settings) -> None:
         server = serve(metrics, port=settings.metrics_port)
         log.info("metrics, /healthz and /readyz on port %d", server.server_address[1])
     scorer = build_scorer(settings)
-    versions, current = read_checkpoints(settings)
-    if current is not None and current in versions:
-        scorer.restore_checkpoint(versions[current])
-        log.info("model version %d restored from %s", current, settings.models_topic)
-    follower = CheckpointFollower(settings).start()
-    follower.versions.update(versions)
+    follower = None
+    if hasattr(scorer.model, "snapshot"):
+        versions, current = read_checkpoints(settings)
+        if current is not None and current in versions:
+            scorer.restore_checkpoint(versions[current])
+            log.info("model version %d restored from %s", current, settings.models_topic)
+        follower = CheckpointFollower(settings).start()
+        follower.versions.update(versions)
+    else:
+        log.warning("VIGIL_MODEL=%s has no checkpoints: a restart starts it afresh", settings.model)
     app = create_app(
         settings, scorer=scorer, metrics=metrics, checkpoints=follower, topic_counts=counts
     )

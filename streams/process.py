@@ -70,11 +70,12 @@ class OutputRecord:
 
 
 def build_scorer(
-    settings: Settings, *, policy: str | None = None, seed: int = 0, model: str = "numba"
+    settings: Settings, *, policy: str | None = None, seed: int = 0, model: str | None = None
 ) -> Scorer:
     """The engine's :class:`Scorer` as ``settings`` configure it (worker and replay alike).
 
-    ``model``: ``numba`` (the default model) or ``river`` (River's own, for comparison).
+    ``policy`` and ``model`` (``numba``, the default model, or ``river``, River's own for
+    comparison) override the settings' ``policy`` and ``model``.
     """
     chosen: DecisionPolicy
     if (policy or settings.policy) == "naive":
@@ -86,7 +87,7 @@ def build_scorer(
             cooldown=settings.cooldown_seconds,
         )
     return Scorer(
-        model=make_model(model),
+        model=make_model(model or settings.model),
         policy=chosen,
         memory=Memory(window=settings.memory_window_seconds),
         label_rule=LabelRule(first_label_lookback=settings.first_label_lookback_seconds),

@@ -64,6 +64,9 @@ class Settings:
     #: Where entity states live locally: ``rocksdb`` (on disk in ``data_dir``, so that a
     #: restart recovers only the changelog written since) or ``memory`` (recovered whole).
     state_store: str = "rocksdb"
+    #: ``numba`` (the default model) or ``river`` (River's own, for comparison: it has no
+    #: checkpoints, so a restarted worker starts it afresh).
+    model: str = "numba"
     action_threshold: float = 0.8
     #: ``memory`` acts on rises over the entity's max; ``naive`` on every high score.
     policy: str = "memory"
@@ -175,6 +178,8 @@ class Settings:
             raise SettingsError(
                 f"VIGIL_STATE_STORE: expected rocksdb or memory, got {self.state_store!r}"
             )
+        if self.model not in {"numba", "river"}:
+            raise SettingsError(f"VIGIL_MODEL: expected numba or river, got {self.model!r}")
         if self.policy not in {"memory", "naive"}:
             raise SettingsError(f"VIGIL_POLICY: expected memory or naive, got {self.policy!r}")
         if self.min_rise < 0 or self.cooldown_seconds < 0 or self.first_label_lookback_seconds < 0:
@@ -250,6 +255,7 @@ ENVIRONMENT: dict[str, str] = {
     "group_id": "VIGIL_GROUP_ID",
     "data_dir": "VIGIL_DATA_DIR",
     "state_store": "VIGIL_STATE_STORE",
+    "model": "VIGIL_MODEL",
     "action_threshold": "VIGIL_ACTION_THRESHOLD",
     "policy": "VIGIL_POLICY",
     "min_rise": "VIGIL_MIN_RISE",

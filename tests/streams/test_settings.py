@@ -40,11 +40,24 @@ def test_every_setting_round_trips_through_the_environment() -> None:
         ({"VIGIL_ACTION_THRESHOLD": "high"}, "expected a number"),
         ({"VIGIL_LABELS_TOPIC": "events"}, "topic names must differ"),
         ({"VIGIL_LOG_LEVEL": "loud"}, "unknown level"),
+        ({"VIGIL_MODEL": "xgboost"}, "VIGIL_MODEL: expected numba or river"),
+        ({"VIGIL_STATE_STORE": "redis"}, "VIGIL_STATE_STORE: expected rocksdb or memory"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(env: dict, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_the_model_setting_chooses_the_workers_model() -> None:
+    from river.linear_model import LogisticRegression
+
+    from engine.models import NumbaLogisticRegression
+    from streams.process import build_scorer
+
+    assert isinstance(build_scorer(Settings.from_env({})).model, NumbaLogisticRegression)
+    river = build_scorer(Settings.from_env({"VIGIL_MODEL": "river"})).model
+    assert isinstance(river.steps["LogisticRegression"], LogisticRegression)
 
 
 def test_a_toml_file_sets_values_and_the_environment_overrides_it(tmp_path: Path) -> None:
