@@ -18,6 +18,7 @@ Medians over the runs, min-max beside them; a speed-up is a River median over a 
 median. Nothing here is asserted anywhere.
 
     .venv/bin/python -m benchmarks.bench_model [--runs 5] [--events 4096] [--seed 0]
+        [--batch-sizes 1,64,256,1024]
 """
 
 from __future__ import annotations
@@ -94,10 +95,12 @@ def frames_built(model, batches: list[Batch]) -> None:
         model.learn_many(X, y)
 
 
-def measure(n_events: int, runs: int, seed: int) -> dict[tuple[str, str], list[float]]:
+def measure(
+    n_events: int, runs: int, seed: int, batch_sizes: tuple[int, ...] = BATCH_SIZES
+) -> dict[tuple[str, str], list[float]]:
     """µs per event by (row, column) of the tables, one value per run."""
     data = stream(n_events, seed)
-    batches = {size: batches_of(data, size) for size in BATCH_SIZES}
+    batches = {size: batches_of(data, size) for size in batch_sizes}
     results: dict[tuple[str, str], list[float]] = {}
 
     def record(row: str, column: str, model, step: Callable, inputs) -> None:
@@ -119,7 +122,7 @@ def measure(n_events: int, runs: int, seed: int) -> dict[tuple[str, str], list[f
                 record(row, "River frames", river_model(scale), frames, chunks)
                 record(row, "River frames + build", river_model(scale), frames_built, chunks)
     for name in ("plain", "scaled"):  # the same-semantics reference of learn_dicts
-        for size in BATCH_SIZES:
+        for size in batch_sizes:
             results[(f"{name}, batch {size}", "River one by one")] = results[
                 (f"{name}, one by one", "River")
             ]
@@ -155,12 +158,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=4096)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--batch-sizes",
+        default=",".join(map(str, BATCH_SIZES)),
+        help="comma-separated batch sizes (default: %(default)s)",
+    )
     args = parser.parse_args()
+    batch_sizes = tuple(int(size) for size in args.batch_sizes.split(","))
     # River's vectorised sigmoid and loss overflow exp() on saturated logits; harmless here.
     warnings.filterwarnings("ignore", "overflow encountered in exp", RuntimeWarning)
     print(f"warm_up: {warm_up():.3f} s")
-    measure(n_events=1024, runs=1, seed=args.seed + 1)  # first pandas/narwhals calls: untimed
-    results = measure(args.events, args.runs, args.seed)
+    # First pandas/narwhals calls: untimed.
+    measure(n_events=1024, runs=1, seed=args.seed + 1, batch_sizes=batch_sizes)
+    results = measure(args.events, args.runs, args.seed, batch_sizes)
     print(f"{args.events} events, {args.runs} runs; µs per event, median (min-max)\n")
     print(table(results, ["Numba", "River"], [("River", "Numba")]))
     print()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
+import struct
 import time
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from river import base, utils
@@ -24,6 +26,35 @@ SNAPSHOT_VERSION = 1
 # schema. `map` stops at its shortest iterable, so one shared endless iterator serves every call.
 _MISSING = itertools.repeat(-1)
 
+#: Key tuples whose packed rows a model keeps (see `NumbaLogisticRegression._row`).
+MAX_LAYOUTS = 1024
+
+
+class _Layout(NamedTuple):
+    """A packed row for dicts with one tuple of keys: its columns are written once, its values
+    at each call, by ``pack_values(row, offset, *values)``."""
+
+    row: np.ndarray
+    pack_values: Callable[..., None]
+    complete: bool  # every key is in the schema
+
+
+@functools.cache
+def _packers(n: int) -> tuple[Callable[..., None], Callable[..., None]]:
+    """``pack_into`` of n float64s and of 2n float64s."""
+    return struct.Struct(f"{n}d").pack_into, struct.Struct(f"{2 * n}d").pack_into
+
+
+def _packed_array(code: str, count: int, values: Iterable[Any]) -> np.ndarray:
+    """``count`` values as a new int64 (``code`` "q") or float64 ("d") array.
+
+    ``struct`` converts each value as ``int()``/``float()`` would, at about half
+    ``np.fromiter``'s cost per value.
+    """
+    out = np.empty(count, np.int64 if code == "q" else np.float64)
+    struct.pack_into(f"{count}{code}", out, 0, *values)
+    return out
+
 
 class NumbaLogisticRegression(base.MiniBatchClassifier):
     """Logistic regression learned by SGD, optionally on online standard-scaled features.
@@ -38,6 +69,11 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
     `predict_proba_dicts` and `learn_dicts` take lists of feature dicts and make one kernel
     call each; `learn_dicts` equals `learn_one` on each row in turn (whereas `learn_many`, as
     in River, takes a single step along the batch's mean gradient).
+
+    One row costs little more than its conversion: the columns of each tuple of keys seen are
+    kept with a reused array (up to `MAX_LAYOUTS` tuples, forgotten when the schema grows), so
+    a call converts only the values, and the row kernels are called without Numba's dispatch.
+    An instance is therefore not safe to share between threads, even only to predict.
 
     Parameters
     ----------
@@ -134,6 +170,12 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         self._state = np.zeros((4, self.initial_capacity))
         self._intercept = 0.0
         self._n_learned = 0
+        self._layouts: dict[tuple[Hashable, ...], _Layout] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_layouts"] = {}  # a cache, rebuilt on use (and its packers do not pickle)
+        return state
 
     @property
     def _mutable_attributes(self) -> set[str]:
@@ -167,10 +209,14 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
     def _add_features(self, features: Iterable[Hashable]) -> None:
         """Give each new feature a column, doubling the arrays when they are full."""
         schema = self._schema
+        n_before = len(self._features)
         for name in features:
             if name not in schema:
                 schema[name] = len(self._features)
                 self._features.append(name)
+        if len(self._features) == n_before:
+            return
+        self._layouts.clear()  # their columns of -1 may have become known
         capacity = self._state.shape[1]
         if len(self._features) > capacity:
             while capacity < len(self._features):
@@ -179,45 +225,61 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
             state[:, : self._state.shape[1]] = self._state
             self._state = state
 
-    def _packed(self, x: Mapping[Hashable, Any]) -> np.ndarray:
-        """x as one float64 array: the schema column of each feature (-1 for a feature not in
-        the schema), then the values, in x's order."""
-        n = len(x)
-        return np.fromiter(
-            itertools.chain(map(self._schema.get, x, _MISSING), x.values()), np.float64, 2 * n
-        )
+    def _row(self, x: Mapping[Hashable, Any]) -> np.ndarray:
+        """x packed as the row kernels take it, in x's order: the schema column of each feature
+        (-1 for a feature not in the schema), then the values.
 
-    def _packed_learn(self, x: Mapping[Hashable, Any]) -> np.ndarray:
-        """As `_packed`, after adding x's new features to the schema."""
-        n = len(x)
-        try:
-            return np.fromiter(
-                itertools.chain(map(self._schema.__getitem__, x), x.values()), np.float64, 2 * n
-            )
-        except KeyError:
-            self._add_features(x)
-            return self._packed(x)
+        The array is kept for x's tuple of keys and reused: it is valid until the next call.
+        """
+        keys = tuple(x)
+        layout = self._layouts.get(keys)
+        if layout is None:
+            return self._new_layout(keys, x.values()).row
+        layout.pack_values(layout.row, 8 * len(keys), *x.values())
+        return layout.row
+
+    def _row_to_learn(self, x: Mapping[Hashable, Any]) -> np.ndarray:
+        """As `_row`, after adding x's new features to the schema."""
+        keys = tuple(x)
+        layout = self._layouts.get(keys)
+        if layout is None or not layout.complete:
+            self._add_features(keys)
+            return self._new_layout(keys, x.values()).row
+        layout.pack_values(layout.row, 8 * len(keys), *x.values())
+        return layout.row
+
+    def _new_layout(self, keys: tuple[Hashable, ...], values: Iterable[Any]) -> _Layout:
+        """The `_Layout` of ``keys``, kept, with ``values`` packed in its row."""
+        if len(self._layouts) >= MAX_LAYOUTS:
+            self._layouts.clear()
+        n = len(keys)
+        pack_values, pack_row = _packers(n)
+        columns = list(map(self._schema.get, keys, _MISSING))
+        row = np.empty(2 * n)
+        pack_row(row, 0, *columns, *values)
+        layout = self._layouts[keys] = _Layout(row, pack_values, -1 not in columns)
+        return layout
 
     def _csr(self, rows: Sequence[dict[Hashable, Any]], *, learn: bool = False):
         """Rows of dicts as CSR-like arrays: row r is ``idx/val[indptr[r]:indptr[r + 1]]``.
 
         To learn, x's new features are added to the schema first; otherwise a feature not in
         the schema gets column -1. The loops over features run in C (``map``, ``chain``,
-        ``np.fromiter``), not in Python bytecode.
+        ``struct``), not in Python bytecode.
         """
         lengths = list(map(len, rows))
         nnz = sum(lengths)
-        indptr = np.fromiter(itertools.accumulate(lengths, initial=0), np.int64, len(rows) + 1)
+        indptr = _packed_array("q", len(rows) + 1, itertools.accumulate(lengths, initial=0))
         keys = itertools.chain.from_iterable
         if not learn:
-            idx = np.fromiter(map(self._schema.get, keys(rows), _MISSING), np.int64, nnz)
+            idx = _packed_array("q", nnz, map(self._schema.get, keys(rows), _MISSING))
         else:
             try:
-                idx = np.fromiter(map(self._schema.__getitem__, keys(rows)), np.int64, nnz)
+                idx = _packed_array("q", nnz, map(self._schema.__getitem__, keys(rows)))
             except KeyError:
                 self._add_features(keys(rows))
-                idx = np.fromiter(map(self._schema.__getitem__, keys(rows)), np.int64, nnz)
-        val = np.fromiter(keys(map(dict.values, rows)), np.float64, nnz)
+                idx = _packed_array("q", nnz, map(self._schema.__getitem__, keys(rows)))
+        val = _packed_array("d", nnz, keys(map(dict.values, rows)))
         return indptr, idx, val
 
     def _hyperparameters(self) -> tuple[float, float, float, float, bool]:
@@ -232,21 +294,21 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
     # Single instance methods
 
     def learn_one(self, x: dict[Hashable, Any], y: base.typing.ClfTarget) -> None:
-        self._intercept = k.learn_row(
-            self._packed_learn(x),
+        self._intercept = k.compiled().learn_row(
+            self._row_to_learn(x),
             0.0 if y == 0 else 1.0,
             self._state,
             self._intercept,
-            float(self.lr),
-            float(self.l2),
-            float(self.intercept_lr),
-            float(self.clip_gradient),
-            bool(self.scale),
+            self.lr,
+            self.l2,
+            self.intercept_lr,
+            self.clip_gradient,
+            self.scale,
         )
         self._n_learned += 1
 
     def predict_proba_one(self, x: dict[Hashable, Any], **kwargs: Any) -> dict[bool, float]:
-        p = k.predict_row(self._packed(x), self._state, self._intercept, bool(self.scale))
+        p = k.compiled().predict_row(self._row(x), self._state, self._intercept, self.scale)
         return {False: 1.0 - p, True: p}
 
     def contributions_one(self, x: dict[Hashable, Any]) -> dict[Hashable, float]:
@@ -255,7 +317,7 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         A feature the model has never learned contributes 0. The terms, summed in x's order,
         plus the intercept, are the logit ``predict_proba_one`` takes the sigmoid of.
         """
-        terms = k.contributions_row(self._packed(x), self._state, bool(self.scale))
+        terms = k.compiled().contributions_row(self._row(x), self._state, self.scale)
         return dict(zip(x, terms.tolist(), strict=True))
 
     # Fast paths for batches of dicts
@@ -268,7 +330,7 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         if len(rows) == 1:  # the single-row kernel costs less to call
             return np.array([self.predict_proba_one(rows[0])[True]])
         indptr, idx, val = self._csr(rows)
-        return k.predict_rows(indptr, idx, val, self._state, self._intercept, bool(self.scale))
+        return k.compiled().predict_rows(indptr, idx, val, self._state, self._intercept, self.scale)
 
     def predict_and_explain_dicts(
         self, rows: Sequence[dict[Hashable, Any]]
@@ -277,9 +339,9 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         values, in the dict's order), from one conversion of the batch and two kernel calls.
         """
         indptr, idx, val = self._csr(rows)
-        scale = bool(self.scale)
-        p = k.predict_rows(indptr, idx, val, self._state, self._intercept, scale)
-        terms = k.contributions_rows(indptr, idx, val, self._state, scale).tolist()
+        kernels = k.compiled()
+        p = kernels.predict_rows(indptr, idx, val, self._state, self._intercept, self.scale)
+        terms = kernels.contributions_rows(indptr, idx, val, self._state, self.scale).tolist()
         bounds = indptr.tolist()
         return p, [terms[a:b] for a, b in itertools.pairwise(bounds)]
 
@@ -294,7 +356,7 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
             return
         indptr, idx, val = self._csr(rows, learn=True)
         targets = np.array(ys, dtype=np.float64)  # the kernels take 0 as False, the rest as True
-        self._intercept = k.learn_rows(
+        self._intercept = k.compiled().learn_rows(
             indptr, idx, val, targets, self._state, self._intercept, *self._hyperparameters()
         )
         self._n_learned += len(rows)
@@ -401,6 +463,7 @@ def warm_up() -> float:
     compilation happens later, while scoring.
     """
     began = time.perf_counter()
+    k.compiled()
     for scale in (False, True):
         model = NumbaLogisticRegression(scale=scale, initial_capacity=1)
         model.learn_one({"a": 1.0, "b": 2.0}, True)

@@ -123,6 +123,30 @@ def test_scaling_ignores_features_never_learned_and_zeroes_constant_ones() -> No
     assert contributions["k"] == contributions["new"] == 0.0
 
 
+def test_kept_layouts_follow_the_schema_as_it_grows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows of one key tuple reuse one packed array: its columns must follow new features,
+    and a model keeping few layouts (cleared often) must give the same results."""
+    from engine.models import logistic
+
+    monkeypatch.setattr(logistic, "MAX_LAYOUTS", 3)
+    for params in ({}, {"scale": True}):
+        model, reference = NumbaLogisticRegression(**params), river_model(params)
+        rng = random.Random(7)
+        names = ["f0", "f1", "f2", "f3", "f4"]
+        for step in range(400):
+            # Few key tuples, seen again and again, some with a feature not learned yet.
+            x = row(rng, names[: 2 + step % 4])
+            if step % 7 == 0:
+                x[f"late{step // 100}"] = 1.5
+            assert proba(model, x) == proba(reference, x)
+            assert list(model.contributions_one(x)) == list(x)
+            if step % 3:
+                model.learn_one(x, step % 2 == 0)
+                reference.learn_one(x, step % 2 == 0)
+        assert len(model._layouts) <= 3
+        assert pickle.loads(pickle.dumps(model))._layouts == {}
+
+
 # Batches of dicts: the engine's fast path
 
 
