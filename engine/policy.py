@@ -75,6 +75,15 @@ class Verdict(NamedTuple):
     reason: Reason
 
 
+# Every verdict there is, made once (a Verdict is immutable).
+_BELOW_THRESHOLD = Verdict(False, "below_threshold")
+_FIRST_SEEN = Verdict(True, "first_seen")
+_RISE = Verdict(True, "rise_over_entity_max")
+_NO_RISE = Verdict(False, "no_rise_over_entity_max")
+_COOLDOWN = Verdict(False, "cooldown")
+_ABOVE_THRESHOLD = Verdict(True, "above_threshold")
+
+
 class DecisionPolicy(Protocol):
     """Decides from a score and what the entity's memory says."""
 
@@ -115,15 +124,15 @@ class MemoryPolicy:
         self, *, score: float, entity_max: float | None, since_last_action: float | None
     ) -> Verdict:
         if score < self.threshold:
-            return Verdict(False, "below_threshold")
+            return _BELOW_THRESHOLD
         if entity_max is None:
-            verdict = Verdict(True, "first_seen")
+            verdict = _FIRST_SEEN
         elif score - entity_max >= self.min_rise:
-            verdict = Verdict(True, "rise_over_entity_max")
+            verdict = _RISE
         else:
-            return Verdict(False, "no_rise_over_entity_max")
+            return _NO_RISE
         if since_last_action is not None and since_last_action < self.cooldown:
-            return Verdict(False, "cooldown")
+            return _COOLDOWN
         return verdict
 
 
@@ -140,8 +149,8 @@ class NaivePolicy:
         self, *, score: float, entity_max: float | None, since_last_action: float | None
     ) -> Verdict:
         if score < self.threshold:
-            return Verdict(False, "below_threshold")
-        return Verdict(True, "above_threshold")
+            return _BELOW_THRESHOLD
+        return _ABOVE_THRESHOLD
 
 
 def decide_for(

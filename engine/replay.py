@@ -22,8 +22,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from engine.events import Event, Label
 from engine.scorer import Scorer
@@ -41,8 +40,7 @@ def order_key(
     return (known, _RANK[kind])
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayInput:
+class ReplayInput(NamedTuple):
     """One input in replay order; ``position`` is its place in its source (a line number)."""
 
     kind: Literal["event", "label"]

@@ -26,7 +26,8 @@ Examples
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from operator import neg
 from typing import Any
 
 from river import compose, linear_model, preprocessing
@@ -151,8 +152,9 @@ class Scorer:
         if both is None or len(rows) < 2 or self.n_top_features <= 0:
             return self.score_many(rows), [self.explain(x) for x in rows]
         scores, terms = both(rows)
+        n = self.n_top_features
         return scores.tolist(), [
-            self._top(x, dict(zip(x, t, strict=True))) for x, t in zip(rows, terms, strict=True)
+            _top_features(x, x, t, n) for x, t in zip(rows, terms, strict=True)
         ]
 
     def score_many(self, rows: Sequence[dict[str, float]]) -> list[float]:
@@ -193,51 +195,55 @@ class Scorer:
     ) -> Decision:
         entity = event.entity_id
         state = self.states.get(entity) or EntityState()
-        if state.already_applied(EVENTS, position):
+        replayed = state.already_applied(EVENTS, position)
+        if replayed:
             # Replayed after a crash: the state has it already. Give the same decision
             # again if the state still remembers it, else recompute without applying.
             self.counts["events_replayed"] += 1
             remembered = state.decision_at(position)
             if remembered is not None:
                 return Decision(event.event_id, entity, event.ts, *remembered)
-        verdict, entity_max = decide_for(
-            state, ts=event.ts, score=score, policy=self.policy, memory=self.memory
+        ts, memory = event.ts, self.memory
+        (action, reason), entity_max = decide_for(
+            state, ts=ts, score=score, policy=self.policy, memory=memory
         )
         decision = Decision(
-            event_id=event.event_id,
-            entity_id=entity,
-            ts=event.ts,
-            score=score,
-            action=verdict.action,
-            reason=verdict.reason,
-            model_version=self.model_version,
-            entity_max_score=entity_max,
-            rise=None if entity_max is None else score - entity_max,
-            top_features=self.explain(event.features) if top_features is None else top_features,
+            event.event_id,
+            entity,
+            ts,
+            score,
+            action,
+            reason,
+            self.model_version,
+            entity_max,
+            None if entity_max is None else score - entity_max,
+            self.explain(event.features) if top_features is None else top_features,
         )
-        if state.already_applied(EVENTS, position):
+        if replayed:
             return decision
-        remember(state, ts=event.ts, score=score, action=verdict.action, memory=self.memory)
+        remember(state, ts=ts, score=score, action=action, memory=memory)
         evicted_before = state.evicted_pending
         # A copy: what is learned later is exactly what was scored now.
-        state.add_pending(PendingSample(event.ts, score, dict(event.features)), self.memory)
+        state.add_pending(PendingSample(ts, score, dict(event.features)), memory)
         if self.clock is not None:
-            state.evict_pending(now=self.clock(), memory=self.memory)
-        self.counts["pending_evicted"] += state.evicted_pending - evicted_before
+            state.evict_pending(now=self.clock(), memory=memory)
+        counts = self.counts
+        counts["pending_evicted"] += state.evicted_pending - evicted_before
         state.mark_applied(EVENTS, position)
         if position is not None:
-            state.remember_decision(position, _decision_fields(decision), self.memory)
+            state.remember_decision(position, _decision_fields(decision), memory)
+        states = self.states
         self._alerts += self.monitors.observe_event(
             entity_id=entity,
-            ts=event.ts,
+            ts=ts,
             features=event.features,
             score=score,
             state=state,
-            n_entities=len(self.states) + (entity not in self.states),
+            n_entities=len(states) + (entity not in states),
         )
-        self.states[entity] = state  # written back explicitly, never changed behind it
-        self.counts["events"] += 1
-        self.counts["actions"] += verdict.action
+        states[entity] = state  # written back explicitly, never changed behind it
+        counts["events"] += 1
+        counts["actions"] += action
         return decision
 
     # --- labels -------------------------------------------------------------------------
@@ -309,30 +315,27 @@ class Scorer:
             if weights is None:
                 return ()
             contributions = {name: float(weights.get(name, 0.0)) * v for name, v in x.items()}
-        return self._top(features, contributions)
+        return _top_features(features, contributions, contributions.values(), self.n_top_features)
 
-    def _top(
-        self, features: dict[str, float], contributions: dict[str, float]
-    ) -> tuple[FeatureContribution, ...]:
-        """The ``n_top_features`` largest contributions by size, ties by name."""
-        ranked = sorted(contributions.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
-        return tuple(
-            FeatureContribution(name, features.get(name, 0.0), contribution)
-            for name, contribution in ranked[: self.n_top_features]
-        )
+
+def _top_features(
+    features: dict[str, float], names: Iterable[str], terms: Iterable[float], n: int
+) -> tuple[FeatureContribution, ...]:
+    """The ``n`` largest contributions (``names`` and ``terms``, aligned) by size, ties by name.
+
+    Sorted as ``(-abs(term), name)`` keys would sort them: the names are unique, so a tie on
+    both never reaches the third item of each tuple.
+    """
+    ranked = sorted(zip(map(neg, map(abs, terms)), names, terms, strict=True))
+    return tuple(
+        FeatureContribution(name, features.get(name, 0.0), term) for _, name, term in ranked[:n]
+    )
 
 
 def _decision_fields(decision: Decision) -> tuple[Any, ...]:
-    """What a decision says beyond its event: enough to give it again, identical."""
-    return (
-        decision.score,
-        decision.action,
-        decision.reason,
-        decision.model_version,
-        decision.entity_max_score,
-        decision.rise,
-        decision.top_features,
-    )
+    """What a decision says beyond its event (from ``score`` on): enough to give it again,
+    identical."""
+    return decision[3:]
 
 
 def _positive(proba: dict[Any, float]) -> float:

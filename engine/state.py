@@ -121,8 +121,9 @@ class EntityState:
     frozen: bool = False
     #: (position, decision fields) of the last ``Memory.max_decisions`` decisions.
     decisions: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
-    #: Each of ``decisions`` as JSON, made once (a remembered decision never changes).
-    decisions_json: list[bytes] = field(default_factory=list, compare=False, repr=False)
+    #: Each of ``decisions`` as JSON, made once, when first needed (a remembered decision
+    #: never changes); ``None`` until then.
+    decisions_json: list[bytes | None] = field(default_factory=list, compare=False, repr=False)
 
     # --- scores -------------------------------------------------------------------------
 
@@ -216,7 +217,7 @@ class EntityState:
     def remember_decision(self, position: int, fields: tuple[Any, ...], memory: Memory) -> None:
         """Keep a decision's fields by its input position (the last few only)."""
         self.decisions.append((position, fields))
-        self.decisions_json.append(_decision_json(position, fields))
+        self.decisions_json.append(None)  # encoded by to_json, if ever called
         if len(self.decisions) > memory.max_decisions:
             del self.decisions[0]
             del self.decisions_json[0]
@@ -255,8 +256,12 @@ class EntityState:
         The pending samples and remembered decisions, which never change once kept, are
         encoded once each and embedded, so this costs little more than the scalars.
         """
-        if len(self.decisions_json) != len(self.decisions):  # changed by hand: encode anew
-            self.decisions_json = [_decision_json(p, f) for p, f in self.decisions]
+        encoded = self.decisions_json
+        if len(encoded) != len(self.decisions):  # changed by hand: encode anew
+            encoded = self.decisions_json = [None] * len(self.decisions)
+        for i, kept in enumerate(encoded):
+            if kept is None:
+                encoded[i] = _decision_json(*self.decisions[i])
         return orjson.dumps(
             {
                 "n_events": self.n_events,
@@ -270,7 +275,7 @@ class EntityState:
                 "applied": self.applied,
                 "high_run": self.high_run,
                 "frozen": self.frozen,
-                "decisions": [orjson.Fragment(d) for d in self.decisions_json],
+                "decisions": list(map(orjson.Fragment, encoded)),
             }
         )
 
