@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from river import drift
@@ -30,16 +31,20 @@ DetectorName = Literal["adwin", "page_hinkley", "kswin", "ddm"]
 DETECTORS: tuple[DetectorName, ...] = ("adwin", "page_hinkley", "kswin", "ddm")
 
 
-def make_detector(name: DetectorName, *, seed: int = 0) -> Any:
-    """A fresh River detector, with River's defaults (KSWIN seeded)."""
+def make_detector(name: DetectorName, *, seed: int = 0, params: Mapping[str, Any] = {}) -> Any:
+    """A fresh River detector: River's defaults, changed by ``params`` (KSWIN seeded).
+
+    >>> make_detector("adwin", params={"delta": 0.05}).delta
+    0.05
+    """
     if name == "adwin":
-        return drift.ADWIN()
+        return drift.ADWIN(**params)
     if name == "page_hinkley":
-        return drift.PageHinkley()
+        return drift.PageHinkley(**params)
     if name == "kswin":
-        return drift.KSWIN(seed=seed)
+        return drift.KSWIN(seed=seed, **params)
     if name == "ddm":
-        return drift.binary.DDM()
+        return drift.binary.DDM(**params)
     raise ValueError(f"unknown detector {name!r}; expected one of {DETECTORS}")
 
 
@@ -49,18 +54,23 @@ class StreamDrift:
     Parameters
     ----------
     detector
-        Which River detector. ``ddm`` expects 0/1 values (errors).
+        Which River detector. ``ddm`` takes 0/1 values (errors); it is given
+        ``x >= 0.5``.
     recent
         Values in the "after" window of the detail.
     cooldown
         Values after a detection during which further detections are not reported.
     seed
         For detectors that draw random numbers (KSWIN).
+    params
+        Hyperparameters of the River detector that differ from River's defaults
+        (e.g. ``{"delta": 0.05}`` for ADWIN).
     warmup
         Values ignored at the start (e.g. the scores of a model that has not learned yet).
     direction
         ``increase`` reports only detections where the recent mean is higher than
-        before (an error rate that improves is not an alarm); ``both`` reports all.
+        before (an error rate that improves is not an alarm, nor a detection with no
+        values before the recent window to compare with); ``both`` reports all.
     """
 
     def __init__(
@@ -72,6 +82,7 @@ class StreamDrift:
         seed: int = 0,
         warmup: int = 0,
         direction: Literal["both", "increase"] = "both",
+        params: Mapping[str, Any] | None = None,
     ) -> None:
         self.detector_name = detector
         self.recent = recent
@@ -79,9 +90,10 @@ class StreamDrift:
         self.seed = seed
         self.warmup = warmup
         self.direction = direction
-        self._detector = make_detector(detector, seed=seed)
+        self.params = dict(params or {})
+        self._detector = make_detector(detector, seed=seed, params=self.params)
+        self._binary = detector == "ddm"
         self._window: deque[float] = deque(maxlen=recent)
-        self._window_sum = 0.0
         self._sum = 0.0
         self._n = 0
         self._quiet = 0
@@ -93,35 +105,35 @@ class StreamDrift:
         self.n_seen += 1
         if self.n_seen <= self.warmup:
             return None
-        if len(self._window) == self.recent:
-            self._window_sum -= self._window[0]
         self._window.append(x)
-        self._window_sum += x
         self._sum += x
         self._n += 1
-        self._detector.update(bool(x) if self.detector_name == "ddm" else x)
+        detector = self._detector
+        detector.update(x >= 0.5 if self._binary else x)
         if self._quiet:
             self._quiet -= 1
             return None
-        if not self._detector.drift_detected:
+        if not detector.drift_detected:
             return None
+        return self._detected()
+
+    def _detected(self) -> dict[str, Any] | None:
         n_window = len(self._window)
+        window_sum = sum(self._window)
         n_before = self._n - n_window
-        before = (self._sum - self._window_sum) / n_before if n_before else None
-        after = self._window_sum / n_window
-        if self.direction == "increase" and before is not None and after <= before:
-            self._sum, self._n = self._window_sum, n_window  # a better regime starts
-            return None
-        detail = {
+        before = (self._sum - window_sum) / n_before if n_before else None
+        after = window_sum / n_window
+        self._sum, self._n = window_sum, n_window  # the new regime starts now
+        if self.direction == "increase" and (before is None or after <= before):
+            return None  # a better regime, or nothing before the window to compare with
+        self.n_detections += 1
+        self._quiet = self.cooldown
+        return {
             "detector": self.detector_name,
             "before": before,
             "after": after,
             "window_before": n_before,
             "window_after": n_window,
-            "events_covered": self._n,
+            "events_covered": n_before + n_window,
             "position": self.n_seen,
         }
-        self.n_detections += 1
-        self._quiet = self.cooldown
-        self._sum, self._n = self._window_sum, n_window  # the new regime starts now
-        return detail

@@ -109,21 +109,27 @@ class DistributionDrift:
         self._recent = np.empty(window_size)
         self.n_seen = 0
         self._n_reference = 0
-        self._n_recent = 0
-        self._since_check = 0
+        self._n_recent_seen = 0
+        # Values not yet copied into the arrays: they are copied at a check (or when a
+        # window is read), so an update costs an append. At most one check's worth.
+        self._pending: list[float] = []
+        self._next_check = reference_size + max(window_size, check_every)
         self.level: Level = "clear"
         self.psi = 0.0
 
     @property
     def reference(self) -> np.ndarray:
+        self._flush()
         return self._reference[: self._n_reference]
 
     @property
     def recent(self) -> np.ndarray:
         """The recent window, oldest first."""
-        if self._n_recent < self.window_size:
-            return self._recent[: self._n_recent]
-        start = (self.n_seen - self.warmup - self._n_reference) % self.window_size
+        self._flush()
+        n = self._n_recent_seen
+        if n < self.window_size:
+            return self._recent[:n]
+        start = n % self.window_size
         return np.concatenate([self._recent[start:], self._recent[:start]])
 
     def update(self, x: float) -> Level | None:
@@ -131,17 +137,11 @@ class DistributionDrift:
         self.n_seen += 1
         if self.n_seen <= self.warmup:
             return None
-        if self._n_reference < self.reference_size:
-            self._reference[self._n_reference] = x
-            self._n_reference += 1
+        self._pending.append(x)
+        if self.n_seen - self.warmup < self._next_check:
             return None
-        slot = (self.n_seen - self.warmup - self._n_reference - 1) % self.window_size
-        self._recent[slot] = x
-        self._n_recent = min(self._n_recent + 1, self.window_size)
-        self._since_check += 1
-        if self._n_recent < self.window_size or self._since_check < self.check_every:
-            return None
-        self._since_check = 0
+        self._next_check += self.check_every
+        self._flush()
         self.psi = psi(self._reference, self._recent, extra_edges=self.extra_edges)
         if self.psi >= self.critical_at:
             self.level = "critical"
@@ -150,3 +150,25 @@ class DistributionDrift:
         elif self.psi < self.clear_below:
             self.level = "clear"
         return self.level
+
+    def _flush(self) -> None:
+        """Copy the pending values into the reference, then the recent ring."""
+        values = self._pending
+        if not values:
+            return
+        self._pending = []
+        room = self.reference_size - self._n_reference
+        if room > 0:
+            taken = values[:room]
+            self._reference[self._n_reference : self._n_reference + len(taken)] = taken
+            self._n_reference += len(taken)
+            values = values[room:]
+        n, size = len(values), self.window_size
+        if not n:
+            return
+        kept = np.asarray(values[-size:], dtype=float)
+        first = (self._n_recent_seen + n - len(kept)) % size
+        split = min(size - first, len(kept))
+        self._recent[first : first + split] = kept[:split]
+        self._recent[: len(kept) - split] = kept[split:]
+        self._n_recent_seen += n

@@ -35,10 +35,101 @@ def prequential_errors(stream, n: int) -> list[float]:
     return errors
 
 
+def prequential_scores(stream, n: int) -> list[tuple[float, int]]:
+    """(score given before learning, label) of each sample: what one label teaches."""
+    model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+    samples = []
+    for x, y in itertools.islice(stream, n):
+        samples.append((model.predict_proba_one(x).get(True, 0.0), int(y)))
+        model.learn_one(x, y)
+    return samples
+
+
 def sea_abrupt(position: int = 2000):
     before = synth.SEA(seed=1, variant=0)
     after = synth.SEA(seed=2, variant=3)
     return itertools.chain(itertools.islice(before, position), after)
+
+
+def sea_gradual(position: int = 2000, width: int = 1000):
+    return iter(
+        synth.ConceptDriftStream(
+            synth.SEA(seed=1, variant=0),
+            synth.SEA(seed=2, variant=3),
+            position=position,
+            width=width,
+            seed=1,
+        )
+    )
+
+
+def agrawal_abrupt(position: int = 2000):
+    before = synth.Agrawal(classification_function=0, seed=1)
+    after = synth.Agrawal(classification_function=4, seed=2)
+    return itertools.chain(itertools.islice(before, position), after)
+
+
+def concept_alerts(monitors: Monitors, labels) -> list[int]:
+    """Indices of the labels ``(scores, label)`` that raise a ``concept_drift`` alert."""
+    return [
+        i
+        for i, (scores, label) in enumerate(labels)
+        if monitors.observe_learned(ts=float(i), scores=scores, label=label)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stream", "n", "expected"),
+    [
+        (sea_abrupt, 4000, [2111]),  # drift at 2000
+        (sea_gradual, 4000, [2239]),  # new concept from 12 % of samples at 1500, 50 % at 2000
+        (agrawal_abrupt, 4000, [2047]),  # drift at 2000
+        (lambda: iter(synth.SEA(seed=3, variant=0)), 20_000, []),
+        (lambda: iter(synth.Agrawal(classification_function=0, seed=3)), 10_000, []),
+    ],
+    ids=["sea-abrupt", "sea-gradual", "agrawal-abrupt", "sea-stationary", "agrawal-stationary"],
+)
+def test_the_default_concept_monitor_detections_are_pinned(stream, n, expected) -> None:
+    labels = [([score], label) for score, label in prequential_scores(stream(), n)]
+    assert concept_alerts(Monitors(), labels) == expected
+
+
+def test_one_label_is_one_value_however_many_samples_it_teaches() -> None:
+    rng = random.Random(0)
+    labels = []  # stationary: 3 % of labels find all their samples misclassified
+    for _ in range(6000):
+        wrong = rng.random() < 0.03
+        labels.append(([0.9 if wrong else 0.1] * rng.randint(1, 30), 0))
+    assert concept_alerts(Monitors(), labels) == []
+    # The same samples fed one by one look like bursts of independent errors.
+    one_by_one = StreamDrift("adwin", params={"delta": 0.05}, direction="increase")
+    errors = [float(score >= 0.5) for scores, _ in labels for score in scores]
+    assert sum(one_by_one.update(e) is not None for e in errors) > 10
+
+
+def test_the_concept_value_is_the_share_of_misclassified_samples() -> None:
+    monitors = Monitors()
+    reference = StreamDrift(
+        "adwin", params={"delta": 0.05}, recent=500, cooldown=1000, direction="increase"
+    )
+    rng = random.Random(2)
+    for i in range(8000):
+        scores = [rng.random() ** (3 if i < 4000 else 1) for _ in range(rng.randint(1, 5))]
+        label = 0
+        expected = reference.update(sum(s >= 0.5 for s in scores) / len(scores))
+        alerts = monitors.observe_learned(ts=float(i), scores=scores, label=label)
+        assert [a.detail for a in alerts] == (
+            [{"signal": "prequential_error", **expected}] if expected else []
+        )
+    assert reference.n_detections == 1
+
+
+def test_a_detection_with_nothing_before_it_to_compare_is_not_a_rise() -> None:
+    values = [1.0] * 100 + [0.0] * 300  # detected within the first ``recent`` values
+    rising = StreamDrift("adwin", recent=500, direction="increase")
+    either = StreamDrift("adwin", recent=500, direction="both")
+    assert [rising.update(x) for x in values] == [None] * len(values)
+    assert [d["before"] for d in map(either.update, values) if d] == [None]
 
 
 @pytest.mark.parametrize(
@@ -127,6 +218,39 @@ def test_distribution_windows_are_fixed_size() -> None:
     assert list(d.recent) == [95.0, 96.0, 97.0, 98.0, 99.0]
 
 
+@pytest.mark.parametrize(
+    ("reference_size", "window_size", "check_every", "warmup"),
+    [(10, 5, 1, 0), (10, 5, 7, 3), (30, 20, 8, 0), (4, 25, 10, 2)],
+)
+def test_distribution_drift_equals_a_plain_list_at_every_step(
+    reference_size, window_size, check_every, warmup
+) -> None:
+    rng = random.Random(reference_size)
+    d = DistributionDrift(
+        reference_size=reference_size,
+        window_size=window_size,
+        check_every=check_every,
+        warmup=warmup,
+    )
+    seen: list[float] = []
+    since_check = 0
+    for i in range(300):
+        x = rng.gauss(0.0 if i < 150 else 2.0, 1.0)
+        level = d.update(x)
+        if i >= warmup:
+            seen.append(x)
+        reference, recent = seen[:reference_size], seen[reference_size:][-window_size:]
+        since_check += len(seen) > reference_size
+        expected = None
+        if len(recent) == window_size and since_check >= check_every:
+            since_check = 0
+            expected = d.level
+            assert d.psi == psi(np.array(reference), np.array(recent))
+        assert level == expected
+        if i % 7 == 0 or expected is not None:
+            assert list(d.reference) == reference and list(d.recent) == recent
+
+
 def test_a_frozen_entity_is_named_once_and_the_global_share_is_watched() -> None:
     settings = MonitorSettings(threshold=0.8, frozen_k=3, check_every=10)
     scorer = Scorer(model=ScoreFromFeature(), monitors=Monitors(settings))
@@ -182,6 +306,16 @@ def test_the_same_stream_gives_the_same_alerts() -> None:
     from engine.simulate import synthetic_stream
 
     events, labels = synthetic_stream(n_entities=30, n_events=3000, seed=4)
+    more, more_labels = synthetic_stream(  # then a larger share of bad entities
+        n_entities=30,
+        n_events=3000,
+        seed=5,
+        bad_share=0.7,
+        start_ts=1_732_353_000.0,
+        event_id_prefix="f-",
+    )
+    events += more
+    labels += more_labels
 
     def alerts() -> list:
         from engine.events import parse_event, parse_label
@@ -194,4 +328,5 @@ def test_the_same_stream_gives_the_same_alerts() -> None:
         return [r for kind, r in replay(inputs, Scorer()) if kind == "alert"]
 
     first = alerts()
-    assert first and first == alerts()
+    assert {a["kind"] for a in first} == {"data_drift", "frozen_predictions", "label_drift"}
+    assert first == alerts()
