@@ -2,7 +2,9 @@
 
 Baseline, measured in the same run: the model's own ``predict_proba_one`` on the same
 features, so the table shows what the engine adds around the model (state, policy,
-explanation). Several runs, medians; no number here is asserted anywhere.
+explanation). The last row runs the same batches with the monitors replaced by a stand-in
+that does nothing, so that the difference is what the monitors cost. Several runs,
+medians; no number here is asserted anywhere.
 
     .venv/bin/python -m benchmarks.bench_scorer [--events 20000] [--runs 5]
 """
@@ -21,6 +23,19 @@ from engine.simulate import synthetic_stream
 def _events(n: int, seed: int):
     events, _ = synthetic_stream(n_entities=max(10, n // 20), n_events=n, seed=seed)
     return [parse_event(e) for e in events]
+
+
+class _NoMonitors:
+    """Monitors that watch nothing: what the engine costs without them."""
+
+    def observe_event(self, **_: object) -> list:
+        return []
+
+    def observe_label(self, **_: object) -> list:
+        return []
+
+    def observe_learned(self, **_: object) -> list:
+        return []
 
 
 def _warm_scorer(seed: int) -> Scorer:
@@ -67,6 +82,13 @@ def measure(n_events: int, runs: int, seed: int) -> dict[str, list[float]]:
             for start in range(0, n_events, size):
                 scorer.process_events(events[start : start + size])
             record(f"Scorer.process_events (batch {size})", time.perf_counter() - began)
+
+        scorer = _warm_scorer(seed)
+        scorer.monitors = _NoMonitors()
+        began = time.perf_counter()
+        for start in range(0, n_events, 256):
+            scorer.process_events(events[start : start + 256])
+        record("same, batch 256, monitors off", time.perf_counter() - began)
     return results
 
 
