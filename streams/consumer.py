@@ -81,7 +81,7 @@ class ReliableConsumer(faust_aiokafka.Consumer):
                 acked.extend(absent)
                 gaps.chop(0, max(absent[-1], max_offset + 1))
         acked.sort()
-        committed = self._committed_offset[tp]
+        committed = self._commit_base(tp)
         run = committable_run(acked, committed)
         last = run[-1] if run else (committed if committed is not None else 0) - 1
         done = [offset for offset in acked if offset <= last]  # a prefix: acked is sorted
@@ -106,6 +106,10 @@ class ReliableConsumer(faust_aiokafka.Consumer):
             return None
         self._held_since.pop(tp, None)
         return last + 1
+
+    def _commit_base(self, tp: TP) -> int | None:
+        """Where ``tp``'s committable run must start: its committed offset, if known."""
+        return self._committed_offset[tp]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._held_since: dict[TP, float] = {}

@@ -149,6 +149,7 @@ class BatchConsumer(ReliableConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._expected: dict[TP, int] = {}
         self._sought: set[TP] = set()  # assigned and sought to the committed offsets since
+        self._first_handed: dict[TP, int] = {}  # first offset handed over, per partition
         self._refetched: dict[TP, tuple[int, int]] = {}
         self._in_flight: set[asyncio.Future] = set()
         self._handing_over = asyncio.Lock()
@@ -169,16 +170,28 @@ class BatchConsumer(ReliableConsumer):
         would be fetched and handed over again after it (a restarted worker's first
         batch, scored twice).
         """
-        await self._rewind_to_committed()
-        self._sought.update(self.assignment())
-
-    async def _rewind_to_committed(self) -> None:
-        """Seek to the committed offsets; the next offset each partition expects is that."""
         await super().perform_seek()
+        self._sought.update(self.assignment())
         self._expected.clear()
         self._expected.update(
             {tp: offset for tp, offset in self._read_offset.items() if offset is not None}
         )
+
+    async def _fetch_again(self, tp: TP, offset: int) -> None:
+        """Seek ``tp`` back to ``offset``, a batch's first, if it is still assigned."""
+        if tp in self.assignment():
+            with contextlib.suppress(Exception):  # revoked meanwhile: its next owner has it
+                await self.seek(tp, offset)
+
+    def _commit_base(self, tp: TP) -> int | None:
+        """The committed offset; before the first commit, the first offset handed over.
+
+        Faust's committed offset is ``None`` both with no commit and with a commit at 0.
+        Either way the commit must start at the first offset handed over, not at the
+        first acknowledged: a later batch can be acknowledged before an earlier one.
+        """
+        committed = super()._commit_base(tp)
+        return committed if committed is not None else self._first_handed.get(tp)
 
     async def seek(self, partition: TP, offset: int) -> None:
         """Seek ``partition`` to ``offset``, which is then the next offset it expects."""
@@ -196,6 +209,7 @@ class BatchConsumer(ReliableConsumer):
                 self.log.warning("commit before revoking %s failed: %r", sorted(revoked), exc)
         for tp in revoked:
             self._expected.pop(tp, None)
+            self._first_handed.pop(tp, None)
             self._refetched.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
@@ -228,12 +242,9 @@ class BatchConsumer(ReliableConsumer):
                 if not records or self.should_stop:
                     continue
                 if not self.flow_active:
-                    # As Faust's getmany: what was fetched while the flow was stopped is
-                    # fetched again from the committed offsets.
-                    try:
-                        await self._rewind_to_committed()
-                    except Exception as exc:
-                        self.log.warning("seek while the flow is stopped failed: %r", exc)
+                    # What was fetched while the flow was stopped is fetched again later.
+                    for tp, batch in records.items():
+                        await self._fetch_again(tp, batch[0].offset)
                     continue
                 generation = app.consumer_generation_id
                 groups: dict[int, list[tuple[TP, list[Any]]]] = {}
@@ -311,11 +322,16 @@ class BatchConsumer(ReliableConsumer):
         """
         if not self.app.flow_control.is_active():
             # A rebalance or a recovery is under way: fetch it again once it is over.
-            if tp in self.assignment():
-                await self.seek(tp, batch[0].offset)
+            await self._fetch_again(tp, batch[0].offset)
             return []
-        if tp not in self._sought:  # the end of the recovery will seek and fetch it again
+        if tp not in self._sought:
+            # Fetched before the seek that ends the recovery. That seek moves only the
+            # partitions with a committed offset past 0, so seek back here.
             self.unsought_batches += 1
+            self.log.info(
+                "%r: fetched before the end of recovery; again from %d later", tp, batch[0].offset
+            )
+            await self._fetch_again(tp, batch[0].offset)
             return []
         want = self._expected.get(tp)
         first = batch[0].offset
@@ -338,6 +354,8 @@ class BatchConsumer(ReliableConsumer):
         fresh = [
             r for r in batch if (want is None or r.offset >= want) and r.offset not in acked_already
         ]
+        if fresh:
+            self._first_handed.setdefault(tp, fresh[0].offset)
         self._expected[tp] = batch[-1].offset + 1
         self._read_offset[tp] = batch[-1].offset
         for first_missing, last_missing in offset_gaps([r.offset for r in batch]):
