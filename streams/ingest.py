@@ -38,8 +38,10 @@ Invariants
   holds and the partition is fetched again from the committed offset after
   ``heal_after`` seconds.
 - **Commit.** Faust's commit loop commits, per partition, one past the run of
-  acknowledged offsets that starts at the committed offset
-  (:func:`streams.consumer.committable_run`); it never passes an unacknowledged offset.
+  acknowledged offsets that starts at the committed offset, or before a partition's
+  first commit at the first offset handed over (:func:`streams.consumer.committable_run`);
+  it never passes an unacknowledged offset, even when batches are acknowledged out of
+  order.
 - **Rebalance.** While Faust's flow control is suspended (a rebalance or a table
   recovery), no batch is handed over: the partition is sought back to the batch's first
   offset and fetched again once the flow resumes. A batch fetched in an older consumer
