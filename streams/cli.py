@@ -30,6 +30,7 @@ BENCHMARKS = {
     "replay": "the whole engine offline, events/s, Numba against River",
     "kafka": "the worker through real Kafka, events/s and latency, against a bare aiokafka loop",
     "drift": "concept-drift detection delay, false alarms and misses",
+    "scale": "the worker through real Kafka across partitions, batch sizes, workers, models",
 }
 
 

@@ -1,0 +1,168 @@
+"""The worker through real Kafka across configurations: partitions, batch size, workers, model.
+
+Each configuration is one run of :mod:`benchmarks.bench_kafka` with the ``worker`` and
+``baseline`` variants alternating (so each row's ratio is against a bare aiokafka loop
+measured in the same run, on the same topics' shape), without latency runs. A
+configuration changes one thing from the reference (4 partitions, ``VIGIL_BATCH_MAX``
+500, one worker process, the Numba model)::
+
+    .venv/bin/python -m benchmarks.bench_scale [--events 20000] [--runs 5]
+        [--configs "partitions=1;partitions=8;workers=2"] [--out benchmarks/results]
+    vigil bench scale [the same options]
+
+Results: ``scale-<stamp>.json`` (every configuration's bench_kafka report) and
+``scale-<stamp>.md`` (one table row per configuration) in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import bench_kafka
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: The reference configuration; each configuration changes one of these.
+REFERENCE = {"partitions": 4, "batch_max": 500, "workers": 1, "model": "numba"}
+DEFAULT_CONFIGS = (
+    "partitions=1;partitions=2;partitions=4;partitions=8;"
+    "batch_max=100;batch_max=2000;workers=2;model=river"
+)
+
+
+def parse_config(text: str) -> dict[str, Any]:
+    """``"partitions=8"`` as the reference configuration with that one change.
+
+    >>> parse_config("workers=2")
+    {'partitions': 4, 'batch_max': 500, 'workers': 2, 'model': 'numba'}
+    >>> parse_config("cores=3")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown setting 'cores'; expected one of partitions, batch_max, workers, model
+    """
+    config = dict(REFERENCE)
+    for part in filter(None, text.split(",")):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in REFERENCE:
+            raise ValueError(f"unknown setting {name!r}; expected one of {', '.join(REFERENCE)}")
+        config[name] = value.strip() if name == "model" else int(value)
+    return config
+
+
+def bench_kafka_argv(config: dict[str, Any], args: argparse.Namespace, out: Path) -> list[str]:
+    """The bench_kafka command line of one configuration."""
+    return [
+        "--variants",
+        "worker,baseline",
+        "--latency-rates",
+        "none",
+        "--events",
+        str(args.events),
+        "--runs",
+        str(args.runs),
+        "--partitions",
+        str(config["partitions"]),
+        "--batch-max",
+        str(config["batch_max"]),
+        "--workers",
+        str(config["workers"]),
+        "--model",
+        config["model"],
+        "--seed",
+        str(args.seed),
+        "--out",
+        str(out),
+    ]
+
+
+def row(config: dict[str, Any], report: dict[str, Any]) -> str:
+    """One configuration's Markdown row."""
+    summary = report["summary"]
+    worker = summary.get("worker", {}).get("events_per_s")
+    baseline = summary.get("baseline", {}).get("events_per_s")
+    ratio = worker["median"] / baseline["median"] if worker and baseline else None
+    changed = [f"{k}={v}" for k, v in config.items() if REFERENCE[k] != v] or ["reference"]
+
+    def figure(f: dict[str, float] | None) -> str:
+        return f"{f['median']:,.0f} ({f['min']:,.0f}–{f['max']:,.0f})" if f else "–"
+
+    ok = f"{summary['worker']['ok']}/{summary['worker']['runs']}" if "worker" in summary else "–"
+    return (
+        f"| {', '.join(changed)} | {config['partitions']} | {config['batch_max']} | "
+        f"{config['workers']} | {config['model']} | {figure(worker)} | {figure(baseline)} | "
+        f"{'–' if ratio is None else f'{ratio:.2f}'} | {ok} |"
+    )
+
+
+def markdown(stamp: str, rows: list[str], args: argparse.Namespace, machine: dict) -> str:
+    return "\n".join(
+        [
+            f"# bench_scale {stamp}",
+            "",
+            f"{args.events:,} events per run, {args.runs} runs per configuration, worker and "
+            f"bare aiokafka loop alternating; {machine.get('cpu_count')} CPUs "
+            f"({machine.get('cpu_model')}).",
+            "",
+            "| configuration | partitions | batch max | workers | model | worker events/s "
+            "(median, min–max) | baseline events/s | × baseline | worker runs ok |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000, help="events per run (20000)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per configuration (5)")
+    parser.add_argument("--configs", default=DEFAULT_CONFIGS, help="';'-separated changes")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    try:
+        configs = [parse_config(text) for text in args.configs.split(";") if text.strip()]
+    except ValueError as exc:
+        parser.error(str(exc))
+    stamp = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:4]
+    reports, rows, failed = [], [], 0
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        for i, config in enumerate(configs):
+            print(f"\n## configuration {i + 1}/{len(configs)}: {config}", flush=True)
+            out = Path(tmp) / str(i)
+            code = bench_kafka.main(bench_kafka_argv(config, args, out))
+            failed += code != 0
+            found = sorted(out.glob("kafka-*.json"))
+            if not found:
+                rows.append(f"| {config} | – | – | – | – | failed (exit {code}) | – | – | – |")
+                continue
+            report = orjson.loads(found[-1].read_bytes())
+            reports.append({"config": config, "report": report})
+            rows.append(row(config, report))
+    machine = reports[0]["report"]["machine"] if reports else {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    base = args.out / f"scale-{stamp}"
+    Path(f"{base}.json").write_bytes(
+        orjson.dumps(
+            {"stamp": stamp, "configs": reports, "events": args.events, "runs": args.runs},
+            option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
+        )
+    )
+    table = markdown(stamp, rows, args, machine)
+    Path(f"{base}.md").write_text(table)
+    print("\n" + table)
+    print(f"results: {base}.json, {base}.md")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
