@@ -142,13 +142,12 @@ class Monitors:
         label teaches are an entity's recent events, scored alike and wrong or right
         together; fed one by one, they would look like that many independent errors.
         """
-        if not scores:
+        n = len(scores)
+        if not n:
             return []
-        if label:
-            wrong = sum(score < 0.5 for score in scores)
-        else:
-            wrong = sum(score >= 0.5 for score in scores)
-        detail = self.concept.update(wrong / len(scores))
+        misclassified = (0.5).__gt__ if label else (0.5).__le__  # score < 0.5, score >= 0.5
+        wrong = misclassified(scores[0]) if n == 1 else sum(map(misclassified, scores)) / n
+        detail = self.concept.update(float(wrong))
         if detail is None:
             return []
         return [self._detector_alert("concept_drift", ts, detail, signal="prequential_error")]
