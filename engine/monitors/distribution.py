@@ -111,7 +111,8 @@ class DistributionDrift:
         self._n_reference = 0
         self._n_recent_seen = 0
         # Values not yet copied into the arrays: they are copied at a check (or when a
-        # window is read), so an update costs an append. At most one check's worth.
+        # window is read), so an update costs an append. Bounded: at most the values
+        # up to the first check, then ``check_every``.
         self._pending: list[float] = []
         self._next_check = reference_size + max(window_size, check_every)
         self.level: Level = "clear"

@@ -41,10 +41,10 @@ class MonitorSettings:
 
     detector: DetectorName = "adwin"
     #: ADWIN's δ for ``concept_drift`` (when ``detector`` is ``adwin``; the other
-    #: monitors keep River's 0.002). Larger is more sensitive. One value per label is a
-    #: sparse stream (a few thousand a day) whose changes are small; 0.05 is the largest
-    #: δ of 0.002-0.1 that kept false alarms under 0.5 per 100k stationary events on
-    #: the tuning seeds of ``benchmarks/bench_drift.py``.
+    #: monitors keep River's 0.002). Larger is more sensitive: one value per label is a
+    #: sparse stream (a few thousand a day) whose changes can be small. Of the δ tried
+    #: (0.002-0.1), 0.05 is the largest that kept false alarms under 0.5 per 100k
+    #: stationary events on the tuning seeds of ``benchmarks/bench_drift.py``.
     concept_adwin_delta: float = 0.05
     #: Scores the prediction-drift detectors ignore at the start: an online model's
     #: scores move while it first learns, and that is not drift.
@@ -138,9 +138,10 @@ class Monitors:
         """Samples learned with ``label``, each with the score it was given when scored.
 
         The concept monitor takes one value per label: the share of its samples that
-        were misclassified (at the 0.5 cut-off). The samples one
-        label teaches are an entity's recent events, scored alike and wrong or right
-        together; fed one by one, they would look like that many independent errors.
+        were misclassified (at the 0.5 cut-off). The samples one label teaches are an
+        entity's recent events, scored alike and so wrong or right together; fed one by
+        one, they would look like that many independent errors (a burst of them is not
+        a drift).
         """
         n = len(scores)
         if not n:
