@@ -462,7 +462,10 @@ def _plots(
     ax.set_xlabel("hour")
     ax.set_ylabel("flips per hour")
     ax.set_title("Alerts (ticks) against the simulator's true flips (bars)")
-    ax2.legend(loc="upper right", fontsize=7)
+    if alerts:
+        ax2.legend(loc="upper right", fontsize=7)
+    else:
+        ax2.text(0.99, 0.95, "no alerts", transform=ax2.transAxes, ha="right", fontsize=7)
     fig.tight_layout()
     fig.savefig(out_dir / "drift_timeline.png", dpi=110)
     plt.close(fig)
