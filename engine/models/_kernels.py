@@ -26,8 +26,8 @@ Kernels are compiled with ``error_model="numpy"``, so a division by zero gives i
 as it does in numpy instead of raising.
 
 Numba's dispatcher types every argument at every call (about 0.1 µs an argument), which is
-as much as a row's arithmetic; :func:`compiled` gives the row kernels' machine code for the
-argument types the model passes, to call without it.
+as much as a row's arithmetic; :func:`compiled` gives the one-row kernels' machine code for
+the argument types the model passes, to call without it.
 """
 
 from __future__ import annotations
@@ -366,28 +366,23 @@ def learn_dense(
 
 
 class Compiled(NamedTuple):
-    """The row kernels as machine code for the argument types the model passes.
+    """The one-row kernels as machine code for the argument types the model passes.
 
     Called directly they skip Numba's dispatch, and with it every check of their arguments:
-    arrays must be C-contiguous, of exactly the dtypes the kernels document (rows, values
-    and state float64, columns and ``indptr`` int64); scalars may be any Python number.
+    ``row`` and ``state`` must be C-contiguous float64 arrays; scalars may be any Python
+    number. Only kernels that return a float are here: those returning arrays, and the
+    batch kernels (whose dispatch is paid once per batch), go through their dispatchers.
     """
 
     predict_row: Callable[..., float]
     learn_row: Callable[..., float]
-    contributions_row: Callable[..., np.ndarray]
-    predict_rows: Callable[..., np.ndarray]
-    learn_rows: Callable[..., float]
-    contributions_rows: Callable[..., np.ndarray]
 
 
 @functools.cache
 def compiled() -> Compiled:
-    """The row kernels' :class:`Compiled` entry points, compiled (or loaded from Numba's cache)
-    the first time."""
-    row, state = types.float64[::1], types.float64[:, ::1]
-    ints, f8, flag = types.int64[::1], types.float64, types.boolean
-    hyper = (f8, f8, f8, f8, flag)  # lr, l2, intercept_lr, clip, scale
+    """The one-row kernels' :class:`Compiled` entry points, compiled (or loaded from Numba's
+    cache) the first time."""
+    row, state, f8, flag = types.float64[::1], types.float64[:, ::1], types.float64, types.boolean
 
     def entry(kernel, *signature) -> Callable:
         kernel.compile(signature)
@@ -395,9 +390,5 @@ def compiled() -> Compiled:
 
     return Compiled(
         predict_row=entry(predict_row, row, state, f8, flag),
-        learn_row=entry(learn_row, row, f8, state, f8, *hyper),
-        contributions_row=entry(contributions_row, row, state, flag),
-        predict_rows=entry(predict_rows, ints, ints, row, state, f8, flag),
-        learn_rows=entry(learn_rows, ints, ints, row, row, state, f8, *hyper),
-        contributions_rows=entry(contributions_rows, ints, ints, row, state, flag),
+        learn_row=entry(learn_row, row, f8, state, f8, f8, f8, f8, f8, flag),
     )

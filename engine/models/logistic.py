@@ -72,8 +72,9 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
 
     One row costs little more than its conversion: the columns of each tuple of keys seen are
     kept with a reused array (up to `MAX_LAYOUTS` tuples, forgotten when the schema grows), so
-    a call converts only the values, and the row kernels are called without Numba's dispatch.
-    An instance is therefore not safe to share between threads, even only to predict.
+    a call converts only the values, and the one-row kernels that predict and learn are
+    called without Numba's dispatch. As those arrays are reused, an instance is not safe to
+    share between threads, even only to predict.
 
     Parameters
     ----------
@@ -317,7 +318,7 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         A feature the model has never learned contributes 0. The terms, summed in x's order,
         plus the intercept, are the logit ``predict_proba_one`` takes the sigmoid of.
         """
-        terms = k.compiled().contributions_row(self._row(x), self._state, self.scale)
+        terms = k.contributions_row(self._row(x), self._state, bool(self.scale))
         return dict(zip(x, terms.tolist(), strict=True))
 
     # Fast paths for batches of dicts
@@ -330,7 +331,7 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         if len(rows) == 1:  # the single-row kernel costs less to call
             return np.array([self.predict_proba_one(rows[0])[True]])
         indptr, idx, val = self._csr(rows)
-        return k.compiled().predict_rows(indptr, idx, val, self._state, self._intercept, self.scale)
+        return k.predict_rows(indptr, idx, val, self._state, self._intercept, bool(self.scale))
 
     def predict_and_explain_dicts(
         self, rows: Sequence[dict[Hashable, Any]]
@@ -339,9 +340,9 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         values, in the dict's order), from one conversion of the batch and two kernel calls.
         """
         indptr, idx, val = self._csr(rows)
-        kernels = k.compiled()
-        p = kernels.predict_rows(indptr, idx, val, self._state, self._intercept, self.scale)
-        terms = kernels.contributions_rows(indptr, idx, val, self._state, self.scale).tolist()
+        scale = bool(self.scale)
+        p = k.predict_rows(indptr, idx, val, self._state, self._intercept, scale)
+        terms = k.contributions_rows(indptr, idx, val, self._state, scale).tolist()
         bounds = indptr.tolist()
         return p, [terms[a:b] for a, b in itertools.pairwise(bounds)]
 
@@ -356,7 +357,7 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
             return
         indptr, idx, val = self._csr(rows, learn=True)
         targets = np.array(ys, dtype=np.float64)  # the kernels take 0 as False, the rest as True
-        self._intercept = k.compiled().learn_rows(
+        self._intercept = k.learn_rows(
             indptr, idx, val, targets, self._state, self._intercept, *self._hyperparameters()
         )
         self._n_learned += len(rows)
