@@ -28,8 +28,9 @@ with its defaults, once per detector; its alerts are counted:
   stationary streams, per 100k events;
 - missed: drifting streams with no alert after the drift's start.
 
-Defaults were chosen looking at the tuning seeds only; the held-out seeds are reported
-apart, never used to choose.
+The defaults (one value per label, ADWIN's δ = 0.05 for concept drift) were chosen on
+the tuning seeds (River's 0-4; the simulator's 42 and 1, and 2-4, which are not run
+here); the held-out seeds are reported apart and were not used to choose.
 
     .venv/bin/python -m benchmarks.bench_drift [--quick] [--detectors adwin,ddm] [--no-simulator]
     .venv/bin/python -m benchmarks.bench_drift --timing   # per-event cost of the monitors only
