@@ -28,11 +28,21 @@ with its defaults, once per detector; its alerts are counted:
   stationary streams, per 100k events;
 - missed: drifting streams with no alert after the drift's start.
 
+On the same simulator runs, every monitor the Scorer runs (its default settings), from
+the alerts it raised: per alert kind, the delay of its first alarm (an alert other than
+an all-clear) after the drift's first event and what raised it (the feature of a
+data-drift alert, the detector's signal otherwise); false alarms per 100k events of the
+stationary runs, per kind and per source; and alarms per 100k events after the drift's
+time in the runs with and without it (the same seeds, so the same events until day 5).
+One line says whether any drift monitor (concept, data, prediction or label drift)
+caught the drift, per run, and the median delay.
+
 The defaults (one value per label, ADWIN's δ = 0.05 for concept drift) were chosen on
 the tuning seeds (River's 0-4; the simulator's 42 and 1, and 2-4, which are not run
 here); the held-out seeds are reported apart and were not used to choose.
 
     .venv/bin/python -m benchmarks.bench_drift [--quick] [--detectors adwin,ddm] [--no-simulator]
+    .venv/bin/python -m benchmarks.bench_drift --detectors adwin --no-river  # simulator only
     .venv/bin/python -m benchmarks.bench_drift --timing   # per-event cost of the monitors only
 """
 
@@ -45,11 +55,11 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from river.datasets import synth
 
-from engine.events import Event, Label
+from engine.events import Alert, AlertKind, Event, Label
 from engine.models import NumbaLogisticRegression
 from engine.monitors import DETECTORS, Monitors, MonitorSettings
 from engine.monitors.detectors import DetectorName
@@ -62,6 +72,34 @@ TUNING_SEEDS = range(5)
 HELD_OUT_SEEDS = range(5, 10)
 SIM_TUNING_SEEDS = (42, 1)
 SIM_HELD_OUT_SEEDS = (5, 6)
+#: The monitors that watch for drift; ``frozen_predictions`` watches the model's scores
+#: per entity, and no drift is expected to raise it.
+DRIFT_KINDS: tuple[AlertKind, ...] = (
+    "concept_drift",
+    "data_drift",
+    "prediction_drift",
+    "label_drift",
+)
+
+
+@dataclass(frozen=True)
+class RaisedAlert:
+    """One alert the Scorer raised, and where: the index of the event that raised it, or
+    for an alert raised by a label, the number of events scored before the label."""
+
+    position: int
+    alert: Alert
+
+    @property
+    def source(self) -> str:
+        """What raised it: the feature of a data-drift alert, else the detector's signal."""
+        detail = self.alert.detail
+        return self.alert.feature or detail.get("signal") or detail.get("scope") or "—"
+
+    @property
+    def is_alarm(self) -> bool:
+        """Whether it says that something changed (an all-clear does not)."""
+        return self.alert.detail.get("status") != "cleared"
 
 
 @dataclass(frozen=True)
@@ -69,7 +107,8 @@ class Run:
     """What the concept monitor is fed by one stream: one call per label.
 
     ``calls`` holds ``(events scored so far, scores learned, label)``; ``start`` is the
-    event index where the drift starts (``None``: a stationary stream).
+    event index where the drift starts (``None``: a stationary stream). ``alerts`` are
+    the alerts the Scorer raised with its default monitors (the simulator only).
     """
 
     scenario: str
@@ -77,6 +116,7 @@ class Run:
     start: int | None
     n_events: int
     calls: list[tuple[int, list[float], int]]
+    alerts: tuple[RaisedAlert, ...] = ()
 
 
 # --- River's synthetic streams ----------------------------------------------------------
@@ -163,16 +203,30 @@ def river_runs(seeds: Sequence[int], *, quick: bool) -> list[Run]:
 
 
 class _RecordingMonitors(Monitors):
-    """The engine's monitors, also keeping what each label taught the model."""
+    """The engine's monitors, also keeping what each label taught the model and where
+    each alert was raised (what they return is unchanged)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[int, list[float], int]] = []
+        self.raised: list[RaisedAlert] = []
 
-    def observe_learned(self, *, ts: float, scores: list[float], label: int) -> list:
+    def observe_event(self, **kwargs: Any) -> list[Alert]:
+        alerts = super().observe_event(**kwargs)
+        self.raised += [RaisedAlert(self.n_events - 1, a) for a in alerts]
+        return alerts
+
+    def observe_label(self, *, ts: float, label: int, previous: int | None) -> list[Alert]:
+        alerts = super().observe_label(ts=ts, label=label, previous=previous)
+        self.raised += [RaisedAlert(self.n_events, a) for a in alerts]
+        return alerts
+
+    def observe_learned(self, *, ts: float, scores: list[float], label: int) -> list[Alert]:
         if scores:
             self.calls.append((self.n_events, list(scores), label))
-        return super().observe_learned(ts=ts, scores=scores, label=label)
+        alerts = super().observe_learned(ts=ts, scores=scores, label=label)
+        self.raised += [RaisedAlert(self.n_events, a) for a in alerts]
+        return alerts
 
 
 def simulator_run(seed: int, *, drift: bool, quick: bool) -> Run:
@@ -192,14 +246,16 @@ def simulator_run(seed: int, *, drift: bool, quick: bool) -> Run:
         ]
     monitors = _RecordingMonitors()
     scorer = Scorer(monitors=monitors, seed=seed)
-    for _ in replay(order_inputs(events=enumerate(events), labels=enumerate(labels)), scorer):
-        pass
+    inputs = order_inputs(events=enumerate(events), labels=enumerate(labels))
+    published = [out["kind"] for kind, out in replay(inputs, scorer) if kind == "alert"]
+    if published != [r.alert.kind for r in monitors.raised]:
+        raise RuntimeError("the alerts recorded are not the alerts the Scorer published")
     start = None
     if drift:
         drift_ts = scenario.start_ts + 5.0 * 86_400
         start = sum(e.ts < drift_ts for e in events)
     name = "simulator, drift on day 5" if drift else "simulator, no drift"
-    return Run(name, seed, start, len(events), monitors.calls)
+    return Run(name, seed, start, len(events), monitors.calls, tuple(monitors.raised))
 
 
 def simulator_runs(seeds: Sequence[int], *, quick: bool) -> list[Run]:
@@ -300,6 +356,117 @@ def report(title: str, runs: list[Run], detectors: Sequence[DetectorName]) -> No
         )
 
 
+# --- every monitor, in the simulator ----------------------------------------------------
+
+
+def alarms(run: Run, kind: AlertKind, *, since: int = 0) -> list[RaisedAlert]:
+    """The alarms (alerts but all-clears) of ``kind`` the Scorer raised from ``since`` on."""
+    return [r for r in run.alerts if r.alert.kind == kind and r.is_alarm and r.position >= since]
+
+
+def first_detection(run: Run, kinds: Sequence[AlertKind]) -> RaisedAlert | None:
+    """The first alarm of any of ``kinds`` at or after the drift's first event."""
+    assert run.start is not None
+    found = [a for kind in kinds for a in alarms(run, kind, since=run.start)]
+    return min(found, key=lambda a: a.position, default=None)
+
+
+def _detection_cell(run: Run, found: RaisedAlert | None, *, name_kind: bool = False) -> str:
+    if found is None:
+        return "—"
+    assert run.start is not None
+    what = f"{found.alert.kind}: {found.source}" if name_kind else found.source
+    return f"{found.position - run.start:,} ({what})"
+
+
+def _per_100k_by_source(found: list[RaisedAlert], events: int) -> str:
+    sources = sorted({a.source for a in found})
+    return ", ".join(
+        f"{source} {_per_100k(sum(a.source == source for a in found), events)}"
+        for source in sources
+    )
+
+
+def report_alerts(runs: list[Run], held_out: Sequence[int]) -> None:
+    """Every monitor's alerts on the simulator's runs, as the Scorer raised them.
+
+    On the drifting runs: the delay of each kind's first alarm after the drift's first
+    event (and what raised it). On the stationary runs: false alarms per 100k events,
+    over the whole run and after the drift's time (the same seed's drifting run's
+    window, so that the two compare).
+    """
+    drifting = [r for r in runs if r.start is not None]
+    control = {r.seed: r for r in runs if r.start is None}
+    names = [f"seed {r.seed}" + (" (held out)" if r.seed in held_out else "") for r in drifting]
+    kinds = [*DRIFT_KINDS, *(k for k in get_args(AlertKind) if k not in DRIFT_KINDS)]
+    print("\n### Every monitor, as the Scorer raises its alerts (default settings)\n")
+    print(
+        "Drifting runs: events from the drift's first event to each monitor's first alarm "
+        "after it (what raised it); — : none.\n"
+    )
+    print(f"| alert kind | {' | '.join(names)} | fired after the drift |")
+    print(f"|---|{'---|' * len(names)}---|")
+    for kind in kinds:
+        found = [first_detection(r, [kind]) for r in drifting]
+        cells = " | ".join(_detection_cell(r, f) for r, f in zip(drifting, found, strict=True))
+        hits = sum(f is not None for f in found)
+        label = kind if kind in DRIFT_KINDS else f"{kind} (not a drift monitor)"
+        print(f"| {label} | {cells} | {hits}/{len(drifting)} |")
+    found = [first_detection(r, DRIFT_KINDS) for r in drifting]
+    cells = " | ".join(
+        _detection_cell(r, f, name_kind=True) for r, f in zip(drifting, found, strict=True)
+    )
+    hits = sum(f is not None for f in found)
+    print(f"| any drift monitor | {cells} | {hits}/{len(drifting)} |")
+    report_false_alarms(drifting, control, kinds)
+    delays = [
+        f.position - r.start
+        for r, f in zip(drifting, found, strict=True)
+        if f is not None and r.start is not None
+    ]
+    verdicts = ", ".join(
+        f"seed {r.seed} no"
+        if f is None
+        else f"seed {r.seed} yes, {_detection_cell(r, f, name_kind=True)}"
+        for r, f in zip(drifting, found, strict=True)
+    )
+    print(
+        f"\nInjected drift detected by any drift monitor ({', '.join(DRIFT_KINDS)}): "
+        f"{verdicts}; {hits}/{len(drifting)} runs; median delay "
+        f"{_median(delays)} events after the drift's first event."
+    )
+
+
+def report_false_alarms(
+    drifting: list[Run], control: dict[int, Run], kinds: Sequence[AlertKind]
+) -> None:
+    """Alarms per 100k events per kind: stationary runs, and after the drift's time."""
+    still = list(control.values())
+    events = sum(r.n_events for r in still)
+    windows = [(r, control[r.seed], r.start or 0) for r in drifting if r.seed in control]
+    after = sum(r.n_events - start for r, _, start in windows)
+    after_still = sum(c.n_events - start for _, c, start in windows)
+    print(
+        f"\nStationary runs ({events:,} events): false alarms per 100k events, by what "
+        f"raised them; and alarms per 100k events after the drift's time (day 5), in the "
+        f"runs without ({after_still:,} events) and with ({after:,} events) the drift.\n"
+    )
+    print(
+        "| alert kind | false alarms per 100k stationary events | by source "
+        "| after day 5, no drift | after day 5, drift |"
+    )
+    print("|---|---|---|---|---|")
+    for kind in kinds:
+        false = [a for r in still for a in alarms(r, kind)]
+        late_still = sum(len(alarms(c, kind, since=start)) for _, c, start in windows)
+        late = sum(len(alarms(r, kind, since=start)) for r, _, start in windows)
+        print(
+            f"| {kind} | {_per_100k(len(false), events)} | "
+            f"{_per_100k_by_source(false, events) or '—'} | "
+            f"{_per_100k(late_still, after_still)} | {_per_100k(late, after)} |"
+        )
+
+
 # --- per-event cost -----------------------------------------------------------------------
 
 
@@ -358,6 +525,21 @@ def print_cost(runs: int) -> None:
         print(f"| {name} | {us:.1f} |")
 
 
+def report_simulator(detectors: Sequence[DetectorName], *, quick: bool) -> None:
+    """The concept monitor per detector, then every monitor, on the same simulator runs."""
+    sim_tuning, sim_held_out = (
+        (SIM_TUNING_SEEDS[:1], SIM_HELD_OUT_SEEDS[:1])
+        if quick
+        else (SIM_TUNING_SEEDS, SIM_HELD_OUT_SEEDS)
+    )
+    print("\n## Concept drift in the project's simulator (through the Scorer)")
+    tuning_runs = simulator_runs(sim_tuning, quick=quick)
+    report("Tuning seeds", tuning_runs, detectors)
+    held_out_runs = simulator_runs(sim_held_out, quick=quick)
+    report("Held-out seeds", held_out_runs, detectors)
+    report_alerts(tuning_runs + held_out_runs, held_out=sim_held_out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer and shorter streams")
@@ -367,6 +549,7 @@ def main() -> None:
         help="comma-separated, of " + ", ".join(DETECTORS),
     )
     parser.add_argument("--no-simulator", action="store_true", help="River's streams only")
+    parser.add_argument("--no-river", action="store_true", help="the simulator only")
     parser.add_argument("--timing", action="store_true", help="only the per-event cost")
     args = parser.parse_args()
     if args.timing:
@@ -374,18 +557,12 @@ def main() -> None:
         return
     detectors = [d for d in DETECTORS if d in args.detectors.split(",")]
     tuning, held_out = (range(2), range(5, 7)) if args.quick else (TUNING_SEEDS, HELD_OUT_SEEDS)
-    print(f"## Concept drift on River's synthetic streams, detectors {detectors}")
-    report("Tuning seeds", river_runs(tuning, quick=args.quick), detectors)
-    report("Held-out seeds", river_runs(held_out, quick=args.quick), detectors)
+    if not args.no_river:
+        print(f"## Concept drift on River's synthetic streams, detectors {detectors}")
+        report("Tuning seeds", river_runs(tuning, quick=args.quick), detectors)
+        report("Held-out seeds", river_runs(held_out, quick=args.quick), detectors)
     if not args.no_simulator:
-        sim_tuning, sim_held_out = (
-            (SIM_TUNING_SEEDS[:1], SIM_HELD_OUT_SEEDS[:1])
-            if args.quick
-            else (SIM_TUNING_SEEDS, SIM_HELD_OUT_SEEDS)
-        )
-        print("\n## Concept drift in the project's simulator (through the Scorer)")
-        report("Tuning seeds", simulator_runs(sim_tuning, quick=args.quick), detectors)
-        report("Held-out seeds", simulator_runs(sim_held_out, quick=args.quick), detectors)
+        report_simulator(detectors, quick=args.quick)
     print_cost(runs=3)
 
 
