@@ -38,6 +38,7 @@ from streams.ingest import consume_batches
 from streams.observe import WorkerMetrics, serve
 from streams.output import send_batches
 from streams.process import InputRecord, MessageProcessor, build_scorer
+from streams.runtime import relax_garbage_collector
 from streams.settings import Settings, SettingsError
 from streams.state_table import TableStates
 from streams.topics import ensure_topics
@@ -232,6 +233,7 @@ def run_worker(settings: Settings) -> None:
     app = create_app(
         settings, scorer=scorer, metrics=metrics, checkpoints=follower, topic_counts=counts
     )
+    relax_garbage_collector()  # after start-up's allocations; see streams.runtime
     worker = faust.Worker(
         app,
         loglevel=settings.log_level.lower(),

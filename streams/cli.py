@@ -483,6 +483,9 @@ def _run_replay(args: argparse.Namespace) -> int:
             print(f"vigil replay: no such file: {path}", file=sys.stderr)
             return EXIT_CONFIG
     began = time.monotonic()
+    from streams.runtime import relax_garbage_collector
+
+    relax_garbage_collector()
     summary = replay_files(
         events_path=args.events,
         labels_path=args.labels,
