@@ -19,6 +19,7 @@ from engine.models import warm_up
 from engine.simulate import Scenario
 from streams.process import build_scorer
 from streams.replay import replay_files
+from streams.runtime import relax_garbage_collector
 from streams.settings import Settings
 from streams.simulate import write_scenario
 
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     warm_up()
+    relax_garbage_collector()  # as `vigil replay` and the worker do
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         counts = write_scenario(Scenario(n_entities=args.entities, days=args.days), folder)
