@@ -71,6 +71,10 @@ class StreamDrift:
         ``increase`` reports only detections where the recent mean is higher than
         before (an error rate that improves is not an alarm, nor a detection with no
         values before the recent window to compare with); ``both`` reports all.
+    min_change
+        Detections where the recent mean differs from the mean before by less than
+        this (or with nothing before to compare with) are not reported: a stream that
+        wanders by that much is not worth an alert. ``0`` reports all.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class StreamDrift:
         warmup: int = 0,
         direction: Literal["both", "increase"] = "both",
         params: Mapping[str, Any] | None = None,
+        min_change: float = 0.0,
     ) -> None:
         self.detector_name = detector
         self.recent = recent
@@ -91,6 +96,7 @@ class StreamDrift:
         self.warmup = warmup
         self.direction = direction
         self.params = dict(params or {})
+        self.min_change = min_change
         self._detector = make_detector(detector, seed=seed, params=self.params)
         self._binary = detector == "ddm"
         self._window: deque[float] = deque(maxlen=recent)
@@ -126,6 +132,8 @@ class StreamDrift:
         self._sum, self._n = window_sum, n_window  # the new regime starts now
         if self.direction == "increase" and (before is None or after <= before):
             return None  # a better regime, or nothing before the window to compare with
+        if self.min_change and (before is None or abs(after - before) < self.min_change):
+            return None  # too small a move to report
         self.n_detections += 1
         self._quiet = self.cooldown
         return {

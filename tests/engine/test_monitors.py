@@ -295,6 +295,56 @@ def test_label_prior_and_contradiction_rate_drifts_are_alerts() -> None:
     assert 3000 <= first.ts < 3400 and first.detail["after"] > first.detail["before"]
 
 
+def learning_scores(n: int, *, step_at: int | None = None, seed: int = 4) -> list[float]:
+    """Scores of a model still learning: the share of high scores creeps from 4 % to 6 %
+    (an entity's events come in ones and twos, scored alike); ``step_at``: then 10 points
+    more."""
+    rng = random.Random(seed)
+    scores: list[float] = []
+    while len(scores) < n:
+        high = 0.04 + 0.02 * len(scores) / n
+        if step_at is not None and len(scores) >= step_at:
+            high += 0.1
+        score = rng.uniform(0.8, 1.0) if rng.random() < high else rng.uniform(0.0, 0.2)
+        scores += [score] * rng.randint(1, 2)
+    return scores[:n]
+
+
+def prediction_alerts(scores: list[float], settings: MonitorSettings) -> list:
+    monitors, state = Monitors(settings), EntityState()
+    alerts = []
+    for i, score in enumerate(scores):
+        alerts += monitors.observe_event(
+            entity_id="acct-1", ts=float(i), features={}, score=score, state=state, n_entities=1
+        )
+    return [a for a in alerts if a.kind == "prediction_drift"]
+
+
+def test_slowly_moving_scores_raise_no_prediction_drift_and_a_step_does() -> None:
+    stationary = learning_scores(60_000)
+    assert prediction_alerts(stationary, MonitorSettings()) == []
+    river_delta = MonitorSettings(
+        prediction_warmup=5000, prediction_adwin_delta=0.002, prediction_min_change=0.0
+    )
+    assert len(prediction_alerts(stationary, river_delta)) == 2  # what the defaults avoid
+    alerts = prediction_alerts(learning_scores(60_000, step_at=40_000), MonitorSettings())
+    assert [(a.ts, a.detail["signal"]) for a in alerts] == [
+        (40287.0, "share_above_threshold"),
+        (40319.0, "mean_score"),
+    ]
+    for alert in alerts:
+        assert alert.detail["after"] - alert.detail["before"] >= 0.04
+        assert alert.severity == "warning"
+
+
+def test_a_detection_smaller_than_min_change_is_not_reported() -> None:
+    rng = random.Random(7)
+    stream = [float(rng.random() < (0.1 if i < 2000 else 0.4)) for i in range(4000)]
+    for min_change, expected in ((0.0, 1), (0.2, 0)):  # the change found: 0.11 -> 0.23
+        d = StreamDrift("adwin", recent=200, min_change=min_change)
+        assert sum(d.update(x) is not None for x in stream) == expected
+
+
 def test_gate_keys_are_bounded() -> None:
     gate = AlertGate(max_keys=2)
     for key in "abc":
