@@ -31,7 +31,7 @@ stopped by the run. Results (JSON with every run's figures and the machine, a Ma
 table, a PNG plot) go to ``--out`` (default ``benchmarks/results``)::
 
     .venv/bin/python -m benchmarks.bench_kafka [--quick] [--events 100000] [--runs 5]
-        [--partitions 4] [--batch-max 500] [--workers 1|2]
+        [--partitions 4] [--batch-max 2000] [--workers 1|2]
         [--variants worker,baseline,faust_plain,floor] [--out benchmarks/results]
     vigil bench kafka [the same options]
 
@@ -114,7 +114,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--entities", type=int, default=2000, help="entities (default 2000)")
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--batch-max", type=int, default=500, help="the worker's VIGIL_BATCH_MAX")
+    parser.add_argument(
+        "--batch-max", type=int, default=Settings().batch_max, help="the worker's VIGIL_BATCH_MAX"
+    )
     parser.add_argument("--runs", type=int, default=None, help="repetitions (default 5)")
     parser.add_argument("--quick", action="store_true", help="a run of under 3 minutes")
     parser.add_argument(

@@ -76,7 +76,9 @@ class Settings:
     first_label_lookback_seconds: float = 86_400.0
     max_message_bytes: int = MAX_MESSAGE_BYTES
     #: Most input records one fetch returns: a batch handed to the engine at once.
-    batch_max: int = 500
+    #: 2,000 rather than 500: the costs paid per batch (a produce round trip, the commit
+    #: bookkeeping) weigh less (``vigil bench scale``: 10.7k vs 5.9k events/s).
+    batch_max: int = 2000
     log_level: str = "info"
     #: ``text`` or ``json`` (one JSON object per line).
     log_format: str = "text"
