@@ -52,14 +52,27 @@ def psi(
     >>> psi(x, x), round(psi(x, x + 500), 2)
     (0.0, 4.35)
     """
+    edges, e = reference_bins(reference, bins=bins, extra_edges=extra_edges)
+    return psi_against(edges, e, recent)
+
+
+def reference_bins(
+    reference: np.ndarray, *, bins: int = 10, extra_edges: tuple[float, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """The bin edges of ``reference`` (its quantiles and ``extra_edges``) and its shares."""
     quantiles = np.quantile(reference, np.linspace(0.0, 1.0, bins + 1)[1:-1])
     edges = np.unique(np.concatenate([quantiles, np.asarray(extra_edges, dtype=float)]))
     expected = np.bincount(
         np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1
     )
+    return edges, np.maximum(expected / len(reference), _FLOOR)
+
+
+def psi_against(edges: np.ndarray, expected_shares: np.ndarray, recent: np.ndarray) -> float:
+    """PSI of ``recent`` against a reference's :func:`reference_bins`."""
     actual = np.bincount(np.searchsorted(edges, recent, side="right"), minlength=len(edges) + 1)
-    e = np.maximum(expected / len(reference), _FLOOR)
     a = np.maximum(actual / len(recent), _FLOOR)
+    e = expected_shares
     return float(np.sum((a - e) * np.log(a / e)))
 
 
@@ -115,6 +128,7 @@ class DistributionDrift:
         # up to the first check, then ``check_every``.
         self._pending: list[float] = []
         self._next_check = reference_size + max(window_size, check_every)
+        self._reference_bins: tuple[np.ndarray, np.ndarray] | None = None
         self.level: Level = "clear"
         self.psi = 0.0
 
@@ -143,7 +157,9 @@ class DistributionDrift:
             return None
         self._next_check += self.check_every
         self._flush()
-        self.psi = psi(self._reference, self._recent, extra_edges=self.extra_edges)
+        if self._reference_bins is None:  # the reference is full and fixed from now on
+            self._reference_bins = reference_bins(self._reference, extra_edges=self.extra_edges)
+        self.psi = psi_against(*self._reference_bins, self._recent)
         if self.psi >= self.critical_at:
             self.level = "critical"
         elif self.psi >= self.warn_at:
