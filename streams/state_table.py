@@ -103,6 +103,12 @@ class TableStates(MutableMapping[str, EntityState]):
             return True, self._unsettled[entity][0]
         return False, None
 
+    def _all_pending(self) -> dict[str, EntityState | None]:
+        """Every entity written and not in the store yet, with its latest state."""
+        pending = {entity: state for entity, (state, _) in self._unsettled.items()}
+        pending.update(self._changed)
+        return pending
+
     def _cache_state(self, entity: str, state: EntityState) -> None:
         self._cache[entity] = state
         self._cache.move_to_end(entity)
@@ -135,16 +141,14 @@ class TableStates(MutableMapping[str, EntityState]):
         return entity in self._cache or entity.encode("utf-8") in self.table.data
 
     def __iter__(self) -> Iterator[str]:
-        pending = {entity: state for entity, (state, _) in self._unsettled.items()}
-        pending.update(self._changed)
+        pending = self._all_pending()
         stored = (key.decode("utf-8") for key in list(self.table.data))
         yield from (entity for entity in stored if entity not in pending)
         yield from (entity for entity, state in pending.items() if state is not None)
 
     def __len__(self) -> int:
         if self._count is None:  # once after a rebalance: the store's size is a scan
-            pending = {entity: state for entity, (state, _) in self._unsettled.items()}
-            pending.update(self._changed)
+            pending = self._all_pending()
             stored = self.table.data
             self._count = len(stored) + sum(
                 (state is not None) - (entity.encode("utf-8") in stored)
