@@ -36,7 +36,7 @@ from streams.checkpoints import CheckpointFollower, publish, read_checkpoints
 from streams.clients import make_producer
 from streams.ingest import consume_batches
 from streams.observe import WorkerMetrics, serve
-from streams.output import send_batches
+from streams.output import BatchSender
 from streams.process import InputRecord, MessageProcessor, build_scorer
 from streams.runtime import relax_garbage_collector
 from streams.settings import Settings, SettingsError
@@ -106,6 +106,7 @@ def create_app(
     processor = MessageProcessor(settings, scorer)
     changelog = states.changelog_topic.get_topic_name()
     last_offsets: dict[tuple[str, int | None], int] = {}
+    sender: BatchSender | None = None  # over Faust's aiokafka producer, once it exists
 
     async def score(records: list[InputRecord]) -> list[asyncio.Future]:
         """One fetch's records: decisions, alerts, dead letters and state changes, sent."""
@@ -114,14 +115,17 @@ def create_app(
         produced = processor.process_batch(records)
         state_changes = table_states.flush()
         seconds = time.perf_counter() - began
+        nonlocal sender
         producer = app.producer._ensure_producer()  # aiokafka's, for whole batches
+        if sender is None or sender.producer is not producer:
+            sender = BatchSender(producer)
         # An entity's state goes to the changelog partition of its input partition: a state
         # changes only through inputs keyed by its entity.
         partition_of = {r.key: r.partition for r in records}
         changes = _by_partition((partition_of[key], key, value) for key, value in state_changes)
         futures = []
         for partition, items in changes.items():
-            sent = await send_batches(producer, changelog, partition, items)
+            sent = sender.send(changelog, partition, items)
             table_states.settle_when_sent(partition, items, sent)  # into the store once acked
             futures += sent
         if co_partitioned:
@@ -129,7 +133,7 @@ def create_app(
             produced = [o for o in produced if o.topic != settings.decisions_topic]
             grouped = _by_partition((d.partition, d.key, d.value) for d in decisions)
             for partition, items in grouped.items():
-                futures += await send_batches(producer, settings.decisions_topic, partition, items)
+                futures += sender.send(settings.decisions_topic, partition, items)
         send = app.producer.send  # one by one, partitioned by key: alerts, dead letters
         futures += [await send(out.topic, out.key, out.value, None, None, None) for out in produced]
         metrics.record_batch(len(records), processor.counts - before, seconds=seconds)

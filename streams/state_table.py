@@ -181,7 +181,7 @@ class TableStates(MutableMapping[str, EntityState]):
     ) -> None:
         """:meth:`settle` ``records`` once every future in ``sent`` (their produce) is done.
 
-        ``sent`` are the batch futures of :func:`streams.output.send_batches`, in order;
+        ``sent`` are the batch futures of :meth:`streams.output.BatchSender.send`, in order;
         each resolves to the metadata of its batch's first record. Nothing is settled if
         one fails: the records stay in memory, and the inputs that made them are not
         acknowledged either.

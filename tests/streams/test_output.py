@@ -1,0 +1,75 @@
+"""BatchSender against the real broker: order per partition, one future per batch."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.brokers import BrokerInfo
+from streams.output import BatchSender, build_batches
+
+
+async def _send_and_read(bootstrap: str, topic: str, calls: list[list[bytes]]) -> tuple:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    finally:
+        await admin.close()
+    # Small batches, so that one call makes several and they queue behind each other.
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=2_000)
+    await producer.start()
+    try:
+        sender = BatchSender(producer)
+        futures = []
+        for values in calls:  # each returns at once: nothing here waits for the broker
+            futures.append(sender.send(topic, 1, [(b"k", v) for v in values]))
+        before_any_ack = [f.done() for call in futures for f in call]
+        metadata = await asyncio.gather(*(f for call in futures for f in call))
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 1)])
+        read: list[bytes] = []
+        total = sum(map(len, calls))
+        while len(read) < total:
+            batch = await consumer.getmany(timeout_ms=5_000)
+            assert batch, "records missing"
+            read += [r.value for records in batch.values() for r in records]
+    finally:
+        await consumer.stop()
+    return futures, before_any_ack, metadata, read
+
+
+def test_batches_of_many_calls_arrive_in_order_each_future_done_when_acknowledged(
+    kafka: BrokerInfo,
+) -> None:
+    topic = f"output-{uuid.uuid4().hex[:8]}"
+    calls = [[f"{c}-{i}".encode() * 20 for i in range(60)] for c in range(5)]
+    futures, before_any_ack, metadata, read = asyncio.run(
+        _send_and_read(kafka.bootstrap_servers, topic, calls)
+    )
+    assert read == [v for values in calls for v in values]  # in order, each once
+    assert all(len(call) > 1 for call in futures)  # several batches per call
+    assert not any(before_any_ack)
+    offsets = [m.offset for m in metadata]  # each future: its batch's first record
+    assert offsets == sorted(offsets) and offsets[0] == 0 and len(set(offsets)) == len(offsets)
+    assert all(m.partition == 1 for m in metadata)
+
+
+def test_records_fill_batches_and_one_larger_than_a_batch_gets_its_own() -> None:
+    async def sizes(records: list[tuple[bytes, bytes]]) -> list[int]:
+        producer = AIOKafkaProducer(max_batch_size=200)  # not started: builders only
+        try:
+            return [batch.record_count() for batch in build_batches(producer, records)]
+        finally:
+            await producer.stop()
+
+    assert asyncio.run(sizes([(b"k", b"x" * 60)] * 6)) == [2, 2, 2]
+    assert asyncio.run(sizes([])) == []
+    assert asyncio.run(sizes([(b"k", b"x"), (b"k", b"x" * 400), (b"k", b"x")])) == [1, 1, 1]
