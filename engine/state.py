@@ -35,6 +35,7 @@ True
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,11 +92,11 @@ class PendingSample:
     #: Its JSON, made once when first needed (a sample never changes).
     encoded: bytes | None = field(default=None, compare=False, repr=False)
 
-    def fragment(self) -> orjson.Fragment:
-        """``[ts, score, features]`` as JSON, ready to embed in a state's JSON."""
+    def encode(self) -> bytes:
+        """``[ts, score, features]`` as JSON (made once)."""
         if self.encoded is None:
             object.__setattr__(self, "encoded", orjson.dumps([self.ts, self.score, self.features]))
-        return orjson.Fragment(self.encoded)
+        return self.encoded  # type: ignore[return-value]
 
 
 @dataclass(slots=True, eq=True)
@@ -124,6 +125,12 @@ class EntityState:
     #: Each of ``decisions`` as JSON, made once, when first needed (a remembered decision
     #: never changes); ``None`` until then.
     decisions_json: list[bytes | None] = field(default_factory=list, compare=False, repr=False)
+    #: ``pending`` and ``decisions`` as JSON arrays, kept up to date as they change, so
+    #: that :meth:`to_json` costs the same however much the entity remembers (the worker
+    #: writes a changed state once per batch); ``None`` until made, or after a change
+    #: that is cheaper to encode anew.
+    pending_array: _JsonArray | None = field(default=None, compare=False, repr=False)
+    decisions_array: _JsonArray | None = field(default=None, compare=False, repr=False)
 
     # --- scores -------------------------------------------------------------------------
 
@@ -160,9 +167,12 @@ class EntityState:
         """Keep a scored sample until a label says what it was; bounded by count and age."""
         if not self.pending or sample.ts >= self.pending[-1].ts:
             self.pending.append(sample)  # the usual case: events in time order
+            if self.pending_array is not None:
+                self.pending_array.append(sample.encode())
         else:
             keys = [p.ts for p in self.pending]
             self.pending.insert(bisect.bisect_right(keys, sample.ts), sample)
+            self.pending_array = None
         self.evict_pending(now=sample.ts, memory=memory)
 
     def evict_pending(self, *, now: float, memory: Memory) -> int:
@@ -172,6 +182,8 @@ class EntityState:
         while keep_from < len(self.pending) and self.pending[keep_from].ts < horizon:
             keep_from += 1
         if keep_from:
+            if self.pending_array is not None:
+                self.pending_array.drop_first(p.encode() for p in self.pending[:keep_from])
             del self.pending[:keep_from]
             self.evicted_pending += keep_from
         return keep_from
@@ -182,7 +194,9 @@ class EntityState:
         for p in self.pending:
             inside = p.ts <= until and (after is None or p.ts > after)
             (taken if inside else kept).append(p)
-        self.pending = kept
+        if taken:
+            self.pending = kept
+            self.pending_array = None
         return taken
 
     # --- labels -------------------------------------------------------------------------
@@ -218,7 +232,11 @@ class EntityState:
         """Keep a decision's fields by its input position (the last few only)."""
         self.decisions.append((position, fields))
         self.decisions_json.append(None)  # encoded by to_json, if ever called
+        if self.decisions_array is not None:
+            self.decisions_array.append(self._decision_json(-1))
         if len(self.decisions) > memory.max_decisions:
+            if self.decisions_array is not None:
+                self.decisions_array.drop_first([self._decision_json(0)])
             del self.decisions[0]
             del self.decisions_json[0]
 
@@ -254,14 +272,18 @@ class EntityState:
         """:meth:`snapshot` as JSON bytes, the same bytes, made without copying the state.
 
         The pending samples and remembered decisions, which never change once kept, are
-        encoded once each and embedded, so this costs little more than the scalars.
+        encoded once each, and their arrays are kept encoded as they change, so this
+        costs about as much as encoding the scalars.
         """
-        encoded = self.decisions_json
-        if len(encoded) != len(self.decisions):  # changed by hand: encode anew
-            encoded = self.decisions_json = [None] * len(self.decisions)
-        for i, kept in enumerate(encoded):
-            if kept is None:
-                encoded[i] = _decision_json(*self.decisions[i])
+        if len(self.decisions_json) != len(self.decisions):  # changed by hand: anew
+            self.decisions_json = [None] * len(self.decisions)
+            self.decisions_array = None
+        pending, decisions = self.pending_array, self.decisions_array
+        if pending is None or pending.count != len(self.pending):
+            pending = self.pending_array = _JsonArray([p.encode() for p in self.pending])
+        if decisions is None or decisions.count != len(self.decisions):
+            items = [self._decision_json(i) for i in range(len(self.decisions))]
+            decisions = self.decisions_array = _JsonArray(items)
         return orjson.dumps(
             {
                 "n_events": self.n_events,
@@ -269,15 +291,22 @@ class EntityState:
                 "last_action_ts": self.last_action_ts,
                 "scores": self.scores,
                 "labels": self.labels,
-                "pending": [p.fragment() for p in self.pending],
+                "pending": orjson.Fragment(pending.encoded),
                 "evicted_pending": self.evicted_pending,
                 "merged_scores": self.merged_scores,
                 "applied": self.applied,
                 "high_run": self.high_run,
                 "frozen": self.frozen,
-                "decisions": list(map(orjson.Fragment, encoded)),
+                "decisions": orjson.Fragment(decisions.encoded),
             }
         )
+
+    def _decision_json(self, index: int) -> bytes:
+        """The remembered decision at ``index`` as JSON (made once)."""
+        encoded = self.decisions_json[index]
+        if encoded is None:
+            encoded = self.decisions_json[index] = _decision_json(*self.decisions[index])
+        return encoded
 
     @classmethod
     def from_json(cls, data: bytes) -> EntityState:
@@ -306,6 +335,38 @@ class EntityState:
                 for position, fields in snapshot.get("decisions", [])
             ],
         )
+
+
+class _JsonArray:
+    """A JSON array of encoded items, kept encoded as items are appended or dropped first.
+
+    Examples
+    --------
+    >>> array = _JsonArray([b"1", b"22"])
+    >>> array.append(b"3"); array.drop_first([b"1"]); array.encoded, array.count
+    (b'[22,3]', 2)
+    >>> array.drop_first([b"22", b"3"]); array.encoded, array.count
+    (b'[]', 0)
+    """
+
+    __slots__ = ("count", "encoded")
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.encoded = b"[" + b",".join(items) + b"]"
+        self.count = len(items)
+
+    def append(self, item: bytes) -> None:
+        self.encoded = self.encoded[:-1] + (b"," if self.count else b"") + item + b"]"
+        self.count += 1
+
+    def drop_first(self, items: Iterable[bytes]) -> None:
+        """Drop the leading ``items`` (as they were appended)."""
+        skip, dropped = 1, 0
+        for item in items:
+            skip += len(item) + 1
+            dropped += 1
+        self.count -= dropped
+        self.encoded = b"[" + self.encoded[skip:] if self.count else b"[]"
 
 
 def _decision_snapshot(position: int, fields: tuple[Any, ...]) -> list[Any]:

@@ -139,3 +139,45 @@ def test_to_json_is_the_snapshot_encoded(
     restored = EntityState.from_json(state.to_json())
     assert restored == state
     assert restored.to_json() == state.to_json()
+
+
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(["event", "late_event", "label", "decision", "age_out", "to_json"]),
+        st.floats(min_value=0.0, max_value=50.0),
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=100)
+@given(operations)
+def test_to_json_kept_up_to_date_between_calls_equals_encoding_anew(
+    steps: list[tuple[str, float]],
+) -> None:
+    """The JSON arrays kept as pending samples and decisions come and go stay exact."""
+    import orjson
+
+    from engine.events import FeatureContribution
+
+    memory = Memory(window=100.0, max_pending=6, max_pending_age=30.0, max_decisions=4)
+    state, now, position = EntityState(), 100.0, 0
+    for kind, value in steps:
+        if kind == "event":
+            now += value
+            state.add_pending(PendingSample(now, value / 50, {"f": value}), memory)
+        elif kind == "late_event":
+            state.add_pending(PendingSample(now - value, 0.5, {"g": value}), memory)
+        elif kind == "label":
+            state.take_pending(after=None, until=now - value)
+        elif kind == "decision":
+            position += 1
+            top = (FeatureContribution("f", value, value / 3),)
+            state.remember_decision(position, (value, True, "rise", 1, 0.1, 0.2, top), memory)
+        elif kind == "age_out":
+            now += value
+            state.evict_pending(now=now, memory=memory)
+        else:  # what the worker does once per batch
+            assert state.to_json() == orjson.dumps(state.snapshot())
+    assert state.to_json() == orjson.dumps(state.snapshot())
+    assert EntityState.from_json(state.to_json()) == state
