@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from engine.events import (
     Alert,
@@ -47,9 +48,12 @@ __all__ = ["InputRecord", "MessageProcessor", "OutputRecord", "build_scorer"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class InputRecord:
-    """One consumed Kafka record: where it came from and its raw key and value."""
+class InputRecord(NamedTuple):
+    """One consumed Kafka record: where it came from and its raw key and value.
+
+    A named tuple: one is made per consumed record, and a frozen dataclass costs several
+    times as much to make.
+    """
 
     topic: str
     partition: int | None
@@ -59,8 +63,7 @@ class InputRecord:
     value: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class OutputRecord:
+class OutputRecord(NamedTuple):
     """One record to produce; ``partition`` is its input's (decisions), else ``None``."""
 
     topic: str
