@@ -4,7 +4,7 @@ Each configuration is one run of :mod:`benchmarks.bench_kafka` with the ``worker
 ``baseline`` variants alternating (so each row's ratio is against a bare aiokafka loop
 measured in the same run, on the same topics' shape), without latency runs. A
 configuration changes one thing from the reference (4 partitions, ``VIGIL_BATCH_MAX``
-500, one worker process, the Numba model)::
+2,000, the default; one worker process, the Numba model)::
 
     .venv/bin/python -m benchmarks.bench_scale [--events 20000] [--runs 5]
         [--configs "partitions=1;partitions=8;workers=2"] [--out benchmarks/results]
@@ -31,10 +31,10 @@ from benchmarks import bench_kafka
 REPO = Path(__file__).resolve().parent.parent
 
 #: The reference configuration; each configuration changes one of these.
-REFERENCE = {"partitions": 4, "batch_max": 500, "workers": 1, "model": "numba"}
+REFERENCE = {"partitions": 4, "batch_max": 2000, "workers": 1, "model": "numba"}
 DEFAULT_CONFIGS = (
     "partitions=1;partitions=2;partitions=4;partitions=8;"
-    "batch_max=100;batch_max=2000;workers=2;model=river"
+    "batch_max=100;batch_max=500;workers=2;model=river"
 )
 
 
@@ -42,7 +42,7 @@ def parse_config(text: str) -> dict[str, Any]:
     """``"partitions=8"`` as the reference configuration with that one change.
 
     >>> parse_config("workers=2")
-    {'partitions': 4, 'batch_max': 500, 'workers': 2, 'model': 'numba'}
+    {'partitions': 4, 'batch_max': 2000, 'workers': 2, 'model': 'numba'}
     >>> parse_config("cores=3")
     Traceback (most recent call last):
     ...
