@@ -231,8 +231,8 @@ class EntityState:
     def remember_decision(self, position: int, fields: tuple[Any, ...], memory: Memory) -> None:
         """Keep a decision's fields by its input position (the last few only)."""
         self.decisions.append((position, fields))
-        self.decisions_json.append(None)  # encoded by to_json, if ever called
-        if self.decisions_array is not None:
+        self.decisions_json.append(None)  # encoded when first needed
+        if self.decisions_array is not None:  # kept up to date once made (to_json)
             self.decisions_array.append(self._decision_json(-1))
         if len(self.decisions) > memory.max_decisions:
             if self.decisions_array is not None:
