@@ -141,7 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench", help="run a benchmark of benchmarks/ (from a checkout of the repository)"
     )
-    bench.add_argument("which", choices=list(BENCHMARKS), help="which benchmark")
+    bench.add_argument(
+        "which", nargs="?", choices=list(BENCHMARKS), help="which (kafka with --quick)"
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="the benchmark's short run; `vigil bench --quick` is `vigil bench kafka --quick`",
+    )
     bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark")
     bench.set_defaults(run=_run_bench)
 
@@ -334,8 +341,13 @@ def _run_model_rollback(args: argparse.Namespace) -> int:
 def _run_bench(args: argparse.Namespace) -> int:
     import runpy
 
+    which = args.which or ("kafka" if args.quick else None)
+    if which is None:
+        names = "\n".join(f"  {name:8} {what}" for name, what in BENCHMARKS.items())
+        print(f"vigil bench: which benchmark?\n{names}", file=sys.stderr)
+        return EXIT_CONFIG
     folder = Path(__file__).resolve().parent.parent / "benchmarks"
-    script = folder / f"bench_{args.which}.py"
+    script = folder / f"bench_{which}.py"
     if not script.is_file():
         print(
             f"vigil bench: {script} is not here; benchmarks run from a checkout of the "
@@ -343,7 +355,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    sys.argv = [str(script), *args.options]
+    sys.argv = [str(script), *(["--quick"] if args.quick else []), *args.options]
     sys.path.insert(0, str(folder.parent))
     runpy.run_path(str(script), run_name="__main__")
     return 0

@@ -73,3 +73,14 @@ def test_an_unreachable_broker_and_bad_settings_have_their_own_exit_codes(
     monkeypatch.setenv("VIGIL_PARTITIONS", "many")
     assert main(["produce", str(path)]) == EXIT_CONFIG
     assert "VIGIL_PARTITIONS" in capsys.readouterr().err
+
+
+def test_bench_quick_is_the_kafka_benchmark_quick_and_bench_alone_lists_them(capsys) -> None:
+    from streams.cli import _parser
+
+    quick = _parser().parse_args(["bench", "--quick"])
+    assert (quick.which, quick.quick, quick.options) == (None, True, [])
+    named = _parser().parse_args(["bench", "scale", "--events", "100"])
+    assert (named.which, named.quick, named.options) == ("scale", False, ["--events", "100"])
+    assert main(["bench"]) == EXIT_CONFIG
+    assert "kafka" in capsys.readouterr().err
