@@ -10,8 +10,10 @@ configuration changes one thing from the reference (4 partitions, ``VIGIL_BATCH_
         [--configs "partitions=1;partitions=8;workers=2"] [--out benchmarks/results]
     vigil bench scale [the same options]
 
-Results: ``scale-<stamp>.json`` (every configuration's bench_kafka report) and
-``scale-<stamp>.md`` (one table row per configuration) in ``--out``.
+Results: ``scale-<stamp>.json`` (every configuration's bench_kafka report),
+``scale-<stamp>.md`` (one table row per configuration) and ``scale-<stamp>.png`` (worker
+and bare loop per configuration) in ``--out``; ``--plot FILE.json`` draws the PNG of an
+earlier result again.
 """
 
 from __future__ import annotations
@@ -121,6 +123,43 @@ def markdown(stamp: str, rows: list[str], args: argparse.Namespace, machine: dic
     )
 
 
+def plot(configs: list[dict[str, Any]], path: Path) -> None:
+    """Per configuration, the worker's and the bare loop's median events/s (min–max bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, sides = [], {"worker": ([], [], []), "baseline": ([], [], [])}
+    for entry in configs:
+        config, summary = entry["config"], entry["report"]["summary"]
+        changed = [f"{k}={v}" for k, v in config.items() if REFERENCE[k] != v]
+        labels.append("\n".join(changed) or "reference")
+        for variant, (medians, low, high) in sides.items():
+            rate = summary.get(variant, {}).get("events_per_s") or {"median": 0, "min": 0, "max": 0}
+            medians.append(rate["median"])
+            low.append(rate["median"] - rate["min"])
+            high.append(rate["max"] - rate["median"])
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels)), 4.5))
+    width = 0.4
+    for i, (variant, (medians, low, high)) in enumerate(sides.items()):
+        xs = [x + (i - 0.5) * width for x in range(len(labels))]
+        name = "worker" if variant == "worker" else "bare aiokafka loop"
+        ax.bar(xs, medians, width, yerr=[low, high], capsize=4, label=name)
+    (worker, _, above), baseline = sides["worker"], sides["baseline"][0]
+    for x, (w, b, top) in enumerate(zip(worker, baseline, above, strict=True)):
+        if w and b:
+            where = (x - width / 2, w + top)
+            ax.annotate(f"{w / b:.2f}×", where, ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylabel("events/s (median, min–max)")
+    ax.set_title("vigil bench scale: the worker against the bare loop, same run")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000, help="events per run (20000)")
@@ -128,7 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default=DEFAULT_CONFIGS, help="';'-separated changes")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument(
+        "--plot", type=Path, default=None, help="only draw the PNG of a scale-*.json result"
+    )
     args = parser.parse_args(argv)
+    if args.plot is not None:
+        plot(orjson.loads(args.plot.read_bytes())["configs"], args.plot.with_suffix(".png"))
+        print(f"plot: {args.plot.with_suffix('.png')}")
+        return 0
     try:
         configs = [parse_config(text) for text in args.configs.split(";") if text.strip()]
     except ValueError as exc:
@@ -159,8 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     table = markdown(stamp, rows, args, machine)
     Path(f"{base}.md").write_text(table)
+    if reports:
+        plot(reports, Path(f"{base}.png"))
     print("\n" + table)
-    print(f"results: {base}.json, {base}.md")
+    print(f"results: {base}.json, {base}.md, {base}.png")
     return 1 if failed else 0
 
 
