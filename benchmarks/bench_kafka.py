@@ -49,6 +49,7 @@ import importlib.metadata
 import logging
 import os
 import platform
+import random
 import re
 import shutil
 import statistics
@@ -113,6 +114,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "commit (Faust's way in an agent; default), or direct (force=True)",
     )
     parser.add_argument("--entities", type=int, default=2000, help="entities (default 2000)")
+    parser.add_argument(
+        "--features", type=int, default=3, help="features per event (the simulator's 3)"
+    )
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument(
         "--batch-max", type=int, default=Settings().batch_max, help="the worker's VIGIL_BATCH_MAX"
@@ -214,9 +218,31 @@ def run_settings(
     return settings
 
 
-def make_events(n: int, *, entities: int, seed: int, prefix: str = "e-") -> list[Payload]:
-    """``n`` synthetic events as (key, value) pairs: entity id, orjson-encoded event."""
+def make_events(
+    n: int, *, entities: int, seed: int, prefix: str = "e-", features: int = 3
+) -> list[Payload]:
+    """``n`` synthetic events as (key, value) pairs: entity id, orjson-encoded event.
+
+    The simulator's events have 3 features; with ``features`` fewer, the first ones are
+    kept, with more, ``x3``, ``x4``… are added (seeded noise, 3 decimals).
+
+    Examples
+    --------
+    >>> [sorted(orjson.loads(v)["features"]) for _, v in make_events(1, entities=1, seed=0,
+    ...                                                               features=5)]
+    [['amount', 'country_risk', 'n_items', 'x3', 'x4']]
+    >>> list(orjson.loads(make_events(1, entities=1, seed=0, features=1)[0][1])["features"])
+    ['amount']
+    """
+    if features < 1:
+        raise ValueError(f"features: at least 1, got {features}")
     events, _ = synthetic_stream(n_entities=entities, n_events=n, seed=seed, event_id_prefix=prefix)
+    rng = random.Random(seed)
+    for event in events:
+        kept = dict(list(event["features"].items())[:features])
+        for k in range(3, features):
+            kept[f"x{k}"] = round(rng.gauss(0.0, 1.0), 3)
+        event["features"] = kept
     return [(e["entity_id"].encode(), orjson.dumps(e)) for e in events]
 
 
@@ -573,8 +599,9 @@ def run_latency(ctx: Context, share: float, rate: float) -> dict[str, Any]:
     name = f"bk{ctx.stamp}-lat{round(share * 100)}"
     settings = run_settings(ctx.broker, args, name, ctx.workdir)
     result: dict[str, Any] = {"share": share, "target_events_per_s": rate, "events": n}
-    warm = make_events(WARM_UP_EVENTS, entities=args.entities, seed=args.seed + 1, prefix="w-")
-    paced = make_events(n, entities=args.entities, seed=args.seed + 2, prefix="lat-")
+    shape = {"entities": args.entities, "features": args.features}
+    warm = make_events(WARM_UP_EVENTS, **shape, seed=args.seed + 1, prefix="w-")
+    paced = make_events(n, **shape, seed=args.seed + 2, prefix="lat-")
     events_file = ctx.workdir / f"{name}.jsonl"
     events_file.write_bytes(b"\n".join(value for _, value in paced) + b"\n")
     done, why, latencies = False, "", []
@@ -739,7 +766,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# bench_kafka {report['stamp']}",
         "",
-        f"{report['broker']}; {config['partitions']} partitions; worker batch_max "
+        f"{report['broker']}; {config['partitions']} partitions; "
+        f"{config.get('entities', '?')} entities, {config.get('features', 3)} features per "
+        "event; worker batch_max "
         f"{config['batch_max']}, {config['workers']} worker process(es), model "
         f"{config['model']}; {config['runs']} runs, variants alternating; "
         f"{report['machine']['cpu_count']} CPUs ({report['machine']['cpu_model']}); "
@@ -932,7 +961,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
         workdir = Path(tmp)
         (workdir / "logs").mkdir()
-        payloads = make_events(args.events, entities=args.entities, seed=args.seed)
+        payloads = make_events(
+            args.events, entities=args.entities, features=args.features, seed=args.seed
+        )
         try:
             with kafka_broker() as broker:
                 print(f"kafka broker: {broker.describe()}", flush=True)
