@@ -31,6 +31,7 @@ BENCHMARKS = {
     "kafka": "the worker through real Kafka, events/s and latency, against a bare aiokafka loop",
     "drift": "concept-drift detection delay, false alarms and misses",
     "scale": "the worker through real Kafka across partitions, batch sizes, workers, models",
+    "startup": "start-up, cold and warm: the kernels, and the worker's first decision",
 }
 
 
