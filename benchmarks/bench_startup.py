@@ -35,7 +35,13 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from benchmarks.bench_kafka import machine, make_events, output_count, produce_input
+from benchmarks.bench_kafka import (
+    delete_topics,
+    machine,
+    make_events,
+    output_count,
+    produce_input,
+)
 from streams.brokers import BrokerInfo, kafka_broker
 from streams.clients import WorkerProcess
 from streams.settings import Settings
@@ -102,6 +108,7 @@ def worker_start(broker: BrokerInfo, cache: Path, workdir: Path) -> dict[str, fl
     finally:
         worker.stop()
         consumer.close()
+        delete_topics(settings, name)  # on a cluster of one's own, too
     found = re.search(r"model kernels ready in ([\d.]+) s", log_path.read_text(errors="replace"))
     return {"first_decision_s": first, "kernels_s": float(found.group(1)) if found else None}
 
