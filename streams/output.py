@@ -88,11 +88,6 @@ class BatchSender:
                 await asyncio.shield(previous)
         return await self.producer.send_batch(batch, topic, partition=partition)
 
-    async def flushed(self) -> None:
-        """Wait until every batch sent so far was handed to the producer (or failed)."""
-        if self._handed:
-            await asyncio.wait(list(self._handed.values()))
-
 
 async def _delivery(handed: asyncio.Future) -> Any:
     return await (await handed)
