@@ -697,6 +697,22 @@ def latency_figures(settings: Settings, values: set[bytes]) -> tuple[list[int], 
 # --- summary, files -------------------------------------------------------------------
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min and max of ``values``.
+
+    >>> spread([3.0, 1.0, 2.0])
+    {'median': 2.0, 'min': 1.0, 'max': 3.0}
+    """
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def error_bar(figure: dict[str, float] | None) -> tuple[float, float, float]:
+    """A :func:`spread` as a bar: its median, and how far below and above it min and max are."""
+    if not figure:
+        return 0.0, 0.0, 0.0
+    return figure["median"], figure["median"] - figure["min"], figure["max"] - figure["median"]
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Median and min–max of each figure over a variant's runs that did not fail."""
     ok = [r for r in runs if not r.get("failed")]
@@ -704,11 +720,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("events_per_s", "startup_to_first_output_s", "input_produce_events_per_s"):
         values = [r[key] for r in ok if r.get(key) is not None]
         if values:
-            summary[key] = {
-                "median": statistics.median(values),
-                "min": min(values),
-                "max": max(values),
-            }
+            summary[key] = spread(values)
     summary["lost"] = sum(r.get("lost", 0) for r in runs)
     summary["duplicates"] = sum(r.get("duplicates", 0) for r in runs)
     summary["events"] = sorted({r["events"] for r in runs})
@@ -841,9 +853,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
         rate = s.get("events_per_s")
         if rate:
             names.append(variant)
-            medians.append(rate["median"])
-            low.append(rate["median"] - rate["min"])
-            high.append(rate["max"] - rate["median"])
+            for bars, value in zip((medians, low, high), error_bar(rate), strict=True):
+                bars.append(value)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.bar(names, medians, yerr=[low, high], capsize=6, color="#4878a8")
     ax.set_ylabel("events/s (median, min–max)")

@@ -135,11 +135,10 @@ def plot(configs: list[dict[str, Any]], path: Path) -> None:
         config, summary = entry["config"], entry["report"]["summary"]
         changed = [f"{k}={v}" for k, v in config.items() if REFERENCE[k] != v]
         labels.append("\n".join(changed) or "reference")
-        for variant, (medians, low, high) in sides.items():
-            rate = summary.get(variant, {}).get("events_per_s") or {"median": 0, "min": 0, "max": 0}
-            medians.append(rate["median"])
-            low.append(rate["median"] - rate["min"])
-            high.append(rate["max"] - rate["median"])
+        for variant, bars in sides.items():
+            rate = summary.get(variant, {}).get("events_per_s")
+            for values, value in zip(bars, bench_kafka.error_bar(rate), strict=True):
+                values.append(value)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels)), 4.5))
     width = 0.4
     for i, (variant, (medians, low, high)) in enumerate(sides.items()):

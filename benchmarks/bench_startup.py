@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from benchmarks.bench_kafka import (
     make_events,
     output_count,
     produce_input,
+    spread,
 )
 from streams.brokers import BrokerInfo, kafka_broker
 from streams.clients import WorkerProcess
@@ -113,10 +113,6 @@ def worker_start(broker: BrokerInfo, cache: Path, workdir: Path) -> dict[str, fl
     return {"first_decision_s": first, "kernels_s": float(found.group(1)) if found else None}
 
 
-def summarize(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def markdown(report: dict[str, Any]) -> str:
     rows = []
     labels = {
@@ -173,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("import_s", "warm_up_s", "kernels_s", "first_decision_s"):
             values = [r[key] for r in runs if r["mode"] == mode and r.get(key) is not None]
             if values:
-                summary[mode][key] = summarize(values)
+                summary[mode][key] = spread(values)
     report = {
         "stamp": stamp,
         "runs": args.runs,
