@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from functools import partial
+from itertools import chain, pairwise
 from operator import neg
 from typing import Any
 
@@ -148,14 +150,21 @@ class Scorer:
         self, rows: list[dict[str, float]]
     ) -> tuple[list[float], list[tuple[FeatureContribution, ...]]]:
         """Scores and explanations of a batch; in one pass when the model has one."""
-        both = getattr(self.model, "predict_and_explain_dicts", None)
-        if both is None or len(rows) < 2 or self.n_top_features <= 0:
-            return self.score_many(rows), [self.explain(x) for x in rows]
-        scores, terms = both(rows)
         n = self.n_top_features
-        return scores.tolist(), [
-            _top_features(x, x, t, n) for x, t in zip(rows, terms, strict=True)
-        ]
+        rank = getattr(self.model, "predict_and_rank_dicts", None)
+        if rank is None or len(rows) < 2 or n <= 0:
+            return self.score_many(rows), [self.explain(x) for x in rows]
+        scores, terms, top, top_bounds = rank(rows, n)
+        names = list(chain.from_iterable(rows))
+        values = list(chain.from_iterable(map(dict.values, rows)))
+        picked = zip(
+            map(names.__getitem__, top),
+            map(values.__getitem__, top),
+            map(terms.__getitem__, top),
+            strict=True,
+        )
+        contributions = list(map(_contribution, picked))
+        return scores.tolist(), [tuple(contributions[a:b]) for a, b in pairwise(top_bounds)]
 
     def score_many(self, rows: Sequence[dict[str, float]]) -> list[float]:
         """The model's probability of class 1 for each feature dict; no state changes.
@@ -330,6 +339,11 @@ def _top_features(
     return tuple(
         FeatureContribution(name, features.get(name, 0.0), term) for _, name, term in ranked[:n]
     )
+
+
+#: ``FeatureContribution`` from a (name, value, contribution) tuple, made in C, as
+#: ``FeatureContribution._make`` makes it.
+_contribution = partial(tuple.__new__, FeatureContribution)
 
 
 def _decision_fields(decision: Decision) -> tuple[Any, ...]:

@@ -56,6 +56,7 @@ __all__ = [
     "predict_dense",
     "predict_row",
     "predict_rows",
+    "top_contributions_rows",
 ]
 
 WEIGHTS, COUNTS, MEANS, VARS = 0, 1, 2, 3
@@ -250,6 +251,47 @@ def contributions_rows(
             v = val[k]
             out[k] = state[WEIGHTS, j] * (_scaled(state, j, v) if scale else v)
     return out
+
+
+@_jit
+def top_contributions_rows(
+    indptr: np.ndarray, idx: np.ndarray, val: np.ndarray, state: np.ndarray, scale: bool, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`contributions_rows`, and each row's ``n`` terms of largest absolute value.
+
+    Returns ``terms`` (aligned with ``val``), ``top`` (positions in ``terms``: row ``r``'s,
+    largest first, are ``top[top_bounds[r]:top_bounds[r + 1]]``, ``min(n, row length)`` of
+    them), ``top_bounds`` and ``tied``: ``True`` for a row where two terms of equal absolute
+    value (or a NaN) compete for a place in its top, whose order this kernel cannot settle
+    (the caller ranks ties by feature name).
+    """
+    rows = indptr.shape[0] - 1
+    terms = contributions_rows(indptr, idx, val, state, scale)
+    top_bounds = np.empty(rows + 1, np.int64)
+    top_bounds[0] = 0
+    for r in range(rows):
+        top_bounds[r + 1] = top_bounds[r] + min(n, indptr[r + 1] - indptr[r])
+    top = np.empty(top_bounds[rows], np.int64)
+    tied = np.zeros(rows, np.bool_)
+    for r in range(rows):
+        start, stop, first = indptr[r], indptr[r + 1], top_bounds[r]
+        for out in range(first, top_bounds[r + 1]):
+            best, best_size = start, -1.0
+            for q in range(start, stop):
+                taken = False
+                for s in range(first, out):
+                    if top[s] == q:
+                        taken = True
+                        break
+                if taken:
+                    continue
+                size = abs(terms[q])
+                if size > best_size:
+                    best, best_size = q, size
+                elif not size < best_size:  # equal, or NaN
+                    tied[r] = True
+            top[out] = best
+    return terms, top, top_bounds, tied
 
 
 @_jit

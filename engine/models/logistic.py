@@ -7,6 +7,7 @@ import itertools
 import struct
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from operator import neg
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -17,7 +18,7 @@ from engine.models import _kernels as k
 if TYPE_CHECKING:
     from narwhals.stable.v2.typing import IntoDataFrame, IntoSeries
 
-__all__ = ["NumbaLogisticRegression", "warm_up"]
+__all__ = ["NumbaLogisticRegression", "Ranked", "warm_up"]
 
 SNAPSHOT_KIND = "vigil.NumbaLogisticRegression"
 SNAPSHOT_VERSION = 1
@@ -54,6 +55,24 @@ def _packed_array(code: str, count: int, values: Iterable[Any]) -> np.ndarray:
     out = np.empty(count, np.int64 if code == "q" else np.float64)
     struct.pack_into(f"{count}{code}", out, 0, *values)
     return out
+
+
+class Ranked(NamedTuple):
+    """What :meth:`NumbaLogisticRegression.predict_and_rank_dicts` returns for a batch."""
+
+    scores: np.ndarray  #: P(True) of each row
+    terms: list[float]  #: every row's terms of the logit, in one list, each in its dict's order
+    top: list[int]  #: positions in ``terms`` of each row's top terms, largest first
+    top_bounds: list[int]  #: row r's top is ``top[top_bounds[r]:top_bounds[r + 1]]``
+
+
+def _rank_by_name(ranked: Ranked, x: dict[Hashable, Any], start: int, r: int) -> None:
+    """Rank row ``r`` (dict ``x``, whose terms begin at ``start``) as ``sorted`` would, ties
+    broken by name: for rows whose terms tie in absolute value."""
+    first, stop = ranked.top_bounds[r], ranked.top_bounds[r + 1]
+    terms = ranked.terms[start : start + len(x)]
+    order = sorted(zip(map(neg, map(abs, terms)), x, itertools.count(start)))
+    ranked.top[first:stop] = [position for _, _, position in order[: stop - first]]
 
 
 class NumbaLogisticRegression(base.MiniBatchClassifier):
@@ -333,18 +352,26 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         indptr, idx, val = self._csr(rows)
         return k.predict_rows(indptr, idx, val, self._state, self._intercept, bool(self.scale))
 
-    def predict_and_explain_dicts(
-        self, rows: Sequence[dict[Hashable, Any]]
-    ) -> tuple[np.ndarray, list[list[float]]]:
-        """P(True) of each feature dict and each one's terms (:meth:`contributions_one`'s
-        values, in the dict's order), from one conversion of the batch and two kernel calls.
+    def predict_and_rank_dicts(self, rows: Sequence[dict[Hashable, Any]], n: int) -> Ranked:
+        """P(True) of each feature dict, its terms, and the ``n`` terms that weigh most.
+
+        The terms are :meth:`contributions_one`'s values, all rows' in one list, in each
+        dict's order. Each row's top terms are ranked by absolute value, largest first, ties
+        by feature name, as ``sorted(zip(-abs(term), name))`` would rank them. One conversion
+        of the batch and two kernel calls; only rows with tied terms are ranked in Python.
         """
         indptr, idx, val = self._csr(rows)
         scale = bool(self.scale)
         p = k.predict_rows(indptr, idx, val, self._state, self._intercept, scale)
-        terms = k.contributions_rows(indptr, idx, val, self._state, scale).tolist()
-        bounds = indptr.tolist()
-        return p, [terms[a:b] for a, b in itertools.pairwise(bounds)]
+        terms, top, top_bounds, tied = k.top_contributions_rows(
+            indptr, idx, val, self._state, scale, n
+        )
+        ranked = Ranked(p, terms.tolist(), top.tolist(), top_bounds.tolist())
+        if tied.any():
+            starts = indptr.tolist()
+            for r in np.flatnonzero(tied).tolist():
+                _rank_by_name(ranked, rows[r], starts[r], r)
+        return ranked
 
     def learn_dicts(
         self, rows: Sequence[dict[Hashable, Any]], ys: Sequence[base.typing.ClfTarget]
@@ -472,7 +499,7 @@ def warm_up() -> float:
         model.contributions_one({"a": 1.0})
         model.learn_dicts([{"a": 0.5}, {"b": -1.0}], [False, True])
         model.predict_proba_dicts([{"a": 0.5}, {"c": 1.0}])
-        model.predict_and_explain_dicts([{"a": 0.5}, {"c": 1.0}])
+        model.predict_and_rank_dicts([{"a": 0.5}, {"c": 1.0}], 3)
         # The dataframe paths' kernels, called directly so that warming up needs no pandas.
         X = np.array([[1.0, 2.0], [3.0, 4.0]])
         known = np.array([0, 1], dtype=np.int64)

@@ -170,17 +170,28 @@ def test_predict_proba_dicts_equals_predict_proba_one(params: dict, seed: int) -
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("params", CONFIGS, ids=str)
-def test_predict_and_explain_dicts_equals_one_row_at_a_time(params: dict, seed: int) -> None:
+def test_predict_and_rank_dicts_equals_one_row_at_a_time(params: dict, seed: int) -> None:
     model = NumbaLogisticRegression(**params)
     data = stream(seed, 400)
     for x, y in data[:200]:
         model.learn_one(x, y)
     rows = [x for x, _ in data[200:]]
     rows[5] = {}
-    rows[9] = {**rows[9], "never_seen": 3.0}
-    scores, terms = model.predict_and_explain_dicts(rows)
-    assert scores.tolist() == [proba(model, x) for x in rows]
-    assert terms == [list(model.contributions_one(x).values()) for x in rows]
+    rows[9] = {**rows[9], "never_seen": 3.0}  # a term of 0
+    rows[11] = {"a": 1.0, "b": 1.0}  # ties, by name
+    rows[12] = {"b": 1.0, "a": 1.0}
+    rows[13] = {"x": 0.0, "c": 0.0, "b": 0.0, "a": 0.0}
+    for n in (1, 3, 8):
+        scores, terms, top, bounds = model.predict_and_rank_dicts(rows, n)
+        assert scores.tolist() == [proba(model, x) for x in rows]
+        per_row = [list(model.contributions_one(x).values()) for x in rows]
+        assert terms == [t for row in per_row for t in row]
+        start = 0
+        for r, (x, row_terms) in enumerate(zip(rows, per_row, strict=True)):
+            positions = range(start, start + len(x))
+            expected = sorted(zip([-abs(t) for t in row_terms], x, positions, strict=True))
+            assert top[bounds[r] : bounds[r + 1]] == [q for _, _, q in expected[:n]]
+            start += len(x)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
