@@ -2,9 +2,11 @@
 
 Baseline, measured in the same run: the model's own ``predict_proba_one`` on the same
 features, so the table shows what the engine adds around the model (state, policy,
-explanation). The last row runs the same batches with the monitors replaced by a stand-in
-that does nothing, so that the difference is what the monitors cost. Several runs,
-medians; no number here is asserted anywhere.
+explanation). A row runs the same batches with the monitors replaced by a stand-in
+that does nothing, so that the difference is what the monitors cost; the last two are
+what the worker adds around the engine per event: ``decode_event`` on the events as JSON
+bytes, and ``encode`` of their decisions. Several runs, medians; no number here is
+asserted anywhere.
 
     .venv/bin/python -m benchmarks.bench_scorer [--events 20000] [--runs 5]
 """
@@ -15,14 +17,16 @@ import argparse
 import statistics
 import time
 
-from engine.events import parse_event
+import orjson
+
+from engine.events import Decision, decode_event, encode, parse_event
 from engine.scorer import Scorer
 from engine.simulate import synthetic_stream
 
 
 def _events(n: int, seed: int):
     events, _ = synthetic_stream(n_entities=max(10, n // 20), n_events=n, seed=seed)
-    return [parse_event(e) for e in events]
+    return [parse_event(e) for e in events], [orjson.dumps(e) for e in events]
 
 
 class _NoMonitors:
@@ -56,7 +60,7 @@ def _warm_scorer(seed: int) -> Scorer:
 
 
 def measure(n_events: int, runs: int, seed: int) -> dict[str, list[float]]:
-    events = _events(n_events, seed)
+    events, raws = _events(n_events, seed)
     results: dict[str, list[float]] = {}
 
     def record(name: str, seconds: float) -> None:
@@ -85,10 +89,21 @@ def measure(n_events: int, runs: int, seed: int) -> dict[str, list[float]]:
 
         scorer = _warm_scorer(seed)
         scorer.monitors = _NoMonitors()
+        decisions: list[Decision] = []
         began = time.perf_counter()
         for start in range(0, n_events, 256):
-            scorer.process_events(events[start : start + 256])
+            decisions += scorer.process_events(events[start : start + 256])
         record("same, batch 256, monitors off", time.perf_counter() - began)
+
+        began = time.perf_counter()
+        for raw in raws:
+            decode_event(raw)
+        record("decode_event (JSON bytes to Event)", time.perf_counter() - began)
+
+        began = time.perf_counter()
+        for decision in decisions:
+            encode(decision)
+        record("encode (Decision to JSON bytes)", time.perf_counter() - began)
     return results
 
 
