@@ -240,6 +240,31 @@ class EntityState:
             del self.decisions[0]
             del self.decisions_json[0]
 
+    def forget_decisions(self, *, before: int) -> int:
+        """Forget the decisions given at positions below ``before``; return how many.
+
+        For inputs that cannot come again (online: offsets already committed), whose
+        decisions need not be given again. The rest stay remembered, in order.
+
+        >>> state, memory = EntityState(), Memory()
+        >>> for position in (3, 5, 8):
+        ...     state.remember_decision(position, (0.5,), memory)
+        >>> state.forget_decisions(before=6), [p for p, _ in state.decisions]
+        (2, [8])
+        """
+        kept = [i for i, (position, _) in enumerate(self.decisions) if position >= before]
+        n = len(self.decisions) - len(kept)
+        if not n:
+            return 0
+        if kept == list(range(n, len(self.decisions))):  # the oldest go, as usual
+            if self.decisions_array is not None:
+                self.decisions_array.drop_first(map(self._decision_json, range(n)))
+        else:
+            self.decisions_array = None  # encoded anew when next needed
+        self.decisions = [self.decisions[i] for i in kept]
+        self.decisions_json = [self.decisions_json[i] for i in kept]
+        return n
+
     def decision_at(self, position: int | None) -> tuple[Any, ...] | None:
         """The fields of the decision given at ``position``, if still remembered."""
         for kept, fields in self.decisions:

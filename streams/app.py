@@ -113,7 +113,14 @@ def create_app(
         before = processor.counts.copy()
         began = time.perf_counter()
         produced = processor.process_batch(records)
-        state_changes = table_states.flush()
+        # A state's decisions are remembered to be given again to inputs replayed after a
+        # crash; those of inputs below the committed offset will never be.
+        partition_of = {r.key: r.partition for r in records}
+        confirmed = app.consumer.confirmed
+        committed = {p: confirmed(TP(settings.events_topic, p)) for p in set(partition_of.values())}
+        state_changes = table_states.flush(
+            replayable_from=lambda key: committed.get(partition_of.get(key))
+        )
         seconds = time.perf_counter() - began
         nonlocal sender
         producer = app.producer._ensure_producer()  # aiokafka's, for whole batches
@@ -121,7 +128,6 @@ def create_app(
             sender = BatchSender(producer)
         # An entity's state goes to the changelog partition of its input partition: a state
         # changes only through inputs keyed by its entity.
-        partition_of = {r.key: r.partition for r in records}
         changes = _by_partition((partition_of[key], key, value) for key, value in state_changes)
         futures = []
         for partition, items in changes.items():

@@ -17,7 +17,7 @@ it only once its outputs are durable, is :class:`streams.ingest.BatchConsumer`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -114,4 +114,26 @@ class ReliableConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._held_since: dict[TP, float] = {}
         self._heal: set[TP] = set()
+        self._confirmed: dict[TP, int] = {}
         super().__init__(*args, **kwargs)
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        """Faust's commit; the offsets the broker accepted are kept (:meth:`confirmed`)."""
+        assigned = self.assignment()
+        done = await super()._commit(offsets)
+        if done:
+            confirmed = self._confirmed
+            for tp, offset in offsets.items():
+                if tp in assigned and offset > confirmed.get(tp, -1):
+                    confirmed[tp] = offset
+        return done
+
+    def confirmed(self, tp: TP) -> int | None:
+        """The last offset of ``tp`` this consumer committed and the broker accepted.
+
+        Inputs below it are never fetched again by this group (committed offsets only
+        move forward), so what they left behind for a replay may be forgotten. Unlike
+        Faust's own committed offset, which it moves even when a commit fails, this is
+        only moved by commits the broker accepted; ``None`` before the first.
+        """
+        return self._confirmed.get(tp)

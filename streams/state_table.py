@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
 from engine.state import EntityState
@@ -156,11 +156,17 @@ class TableStates(MutableMapping[str, EntityState]):
             )
         return self._count
 
-    def flush(self) -> list[Record]:
+    def flush(
+        self, *, replayable_from: Callable[[bytes], int | None] | None = None
+    ) -> list[Record]:
         """The states changed since the last flush, as changelog records, in write order.
 
         Each record is ``(key, value)``, the value ``None`` for a deleted entity (a
-        tombstone). They reach the store through :meth:`settle`.
+        tombstone). They reach the store through :meth:`settle`. ``replayable_from``
+        gives, for a key, the first input position that may still be processed again
+        (online: its partition's committed offset), or ``None``; the decisions a state
+        remembers for positions below it are forgotten first, as no replay can ask for
+        them (:meth:`~engine.state.EntityState.forget_decisions`).
         """
         records: list[Record] = []
         for entity, state in self._changed.items():
@@ -169,6 +175,10 @@ class TableStates(MutableMapping[str, EntityState]):
                 self._cache.pop(entity, None)
                 value = None
             else:
+                if replayable_from is not None:
+                    first = replayable_from(key)
+                    if first is not None:
+                        state.forget_decisions(before=first)
                 value = state.to_json()
                 self._cache_state(entity, state)
             self._unsettled[entity] = (state, value)

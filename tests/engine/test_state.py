@@ -143,7 +143,9 @@ def test_to_json_is_the_snapshot_encoded(
 
 operations = st.lists(
     st.tuples(
-        st.sampled_from(["event", "late_event", "label", "decision", "age_out", "to_json"]),
+        st.sampled_from(
+            ["event", "late_event", "label", "decision", "age_out", "forget", "to_json"]
+        ),
         st.floats(min_value=0.0, max_value=50.0),
     ),
     max_size=120,
@@ -177,7 +179,30 @@ def test_to_json_kept_up_to_date_between_calls_equals_encoding_anew(
         elif kind == "age_out":
             now += value
             state.evict_pending(now=now, memory=memory)
+        elif kind == "forget":  # inputs committed online: their decisions are not needed
+            before = position - int(value) // 10
+            kept = [d for d in state.decisions if d[0] >= before]
+            n_remembered = len(state.decisions)
+            assert state.forget_decisions(before=before) == n_remembered - len(kept)
+            assert state.decisions == kept
         else:  # what the worker does once per batch
             assert state.to_json() == orjson.dumps(state.snapshot())
     assert state.to_json() == orjson.dumps(state.snapshot())
     assert EntityState.from_json(state.to_json()) == state
+
+
+def test_forgetting_decisions_out_of_position_order_keeps_the_rest_in_order() -> None:
+    import orjson
+
+    memory = Memory()
+    state = EntityState()
+    for position in (7, 3, 9, 5):  # e.g. replayed offline out of order
+        state.remember_decision(
+            position, (0.5, False, "below_threshold", 0, None, None, ()), memory
+        )
+    state.to_json()  # the kept arrays exist
+    assert state.forget_decisions(before=6) == 2
+    assert [p for p, _ in state.decisions] == [7, 9]
+    assert state.decision_at(3) is None and state.decision_at(9) is not None
+    assert state.to_json() == orjson.dumps(state.snapshot())
+    assert state.forget_decisions(before=0) == 0

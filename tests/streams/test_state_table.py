@@ -43,6 +43,22 @@ def test_unsettled_states_are_read_from_memory_and_reach_the_store_when_settled(
     assert EntityState.from_json(table[b"a"]).n_events == 5
 
 
+def test_flush_forgets_the_decisions_no_replay_can_ask_for() -> None:
+    from engine.state import Memory
+
+    states = TableStates(DictTable())
+    for key, positions in {"a": range(10, 15), "b": range(3)}.items():
+        entity = EntityState()
+        for position in positions:
+            entity.remember_decision(position, (0.5, False, "rise", 0, None, None, ()), Memory())
+        states[key] = entity
+    first = {b"a": 13, b"b": None}  # b's partition: nothing committed yet
+    records = dict(states.flush(replayable_from=first.get))
+    assert [p for p, _ in EntityState.from_json(records[b"a"]).decisions] == [13, 14]
+    assert [p for p, _ in EntityState.from_json(records[b"b"]).decisions] == [0, 1, 2]
+    assert [p for p, _ in states["a"].decisions] == [13, 14]
+
+
 def test_an_older_batch_settling_does_not_hide_a_newer_write() -> None:
     table = DictTable()
     states = TableStates(table)

@@ -114,6 +114,60 @@ def test_one_decision_per_valid_event_one_dead_letter_per_bad_input(
     assert scrape(settings.metrics_port, "/readyz")[0] == 200
 
 
+def test_states_forget_the_decisions_of_committed_inputs(worker: WorkerProcess) -> None:
+    """A state remembers decisions to give them again to inputs replayed after a crash;
+    once their offsets are committed no replay can ask, and the next write drops them."""
+    import time
+
+    from streams.clients import group_lag
+    from tests.streams.restarts import last_values
+
+    settings = worker.settings
+    entity = "acct-many"
+    producer = make_producer(settings)
+
+    def send(first: int, n: int) -> list[int]:
+        sent = [
+            producer.send(
+                settings.events_topic,
+                key=entity.encode(),
+                value=orjson.dumps(
+                    {
+                        "event_id": f"m-{i}",
+                        "entity_id": entity,
+                        "ts": 1_700_000_000.0 + i,
+                        "features": {"amount": float(i)},
+                    }
+                ),
+            ).get(timeout=30)
+            for i in range(first, first + n)
+        ]
+        return [meta.offset for meta in sent]
+
+    def decided(n: int) -> None:
+        records = read_topics(
+            settings,
+            [settings.decisions_topic],
+            until=lambda r: len(r[settings.decisions_topic]) >= n,
+            timeout=120,
+        )
+        assert len(records[settings.decisions_topic]) >= n, worker.log_tail()
+
+    send(0, 40)
+    decided(40)
+    deadline = time.monotonic() + 60
+    while any(group_lag(settings, [settings.events_topic]).values()):  # wait for the commit
+        assert time.monotonic() < deadline and worker.alive, worker.log_tail()
+        time.sleep(0.5)
+    later = send(40, 3)
+    decided(43)
+    changelog = f"{settings.group_id}-entity-state-changelog"
+    state = orjson.loads(last_values(settings, changelog, timeout=30)[entity.encode()])
+    assert state["applied"]["events"] == later[-1]
+    # Without forgetting: the last Memory.max_decisions (32) of the 43.
+    assert [position for position, _ in state["decisions"]] == later
+
+
 def scrape(port: int, path: str) -> tuple[int, str]:
     import urllib.error
     import urllib.request
