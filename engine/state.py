@@ -35,7 +35,6 @@ True
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,7 +182,7 @@ class EntityState:
             keep_from += 1
         if keep_from:
             if self.pending_array is not None:
-                self.pending_array.drop_first(p.encode() for p in self.pending[:keep_from])
+                self.pending_array.drop_first(keep_from)
             del self.pending[:keep_from]
             self.evicted_pending += keep_from
         return keep_from
@@ -236,7 +235,7 @@ class EntityState:
             self.decisions_array.append(self._decision_json(-1))
         if len(self.decisions) > memory.max_decisions:
             if self.decisions_array is not None:
-                self.decisions_array.drop_first([self._decision_json(0)])
+                self.decisions_array.drop_first(1)
             del self.decisions[0]
             del self.decisions_json[0]
 
@@ -258,7 +257,7 @@ class EntityState:
             return 0
         if kept == list(range(n, len(self.decisions))):  # the oldest go, as usual
             if self.decisions_array is not None:
-                self.decisions_array.drop_first(map(self._decision_json, range(n)))
+                self.decisions_array.drop_first(n)
         else:
             self.decisions_array = None  # encoded anew when next needed
         self.decisions = [self.decisions[i] for i in kept]
@@ -363,40 +362,49 @@ class EntityState:
 
 
 class _JsonArray:
-    """A JSON array of encoded items, kept encoded as items are appended or dropped first.
+    """A JSON array of encoded items, kept as they are appended or dropped first, and
+    joined when read (once per change): appending never copies what is there.
 
     Examples
     --------
     >>> array = _JsonArray([b"1", b"22"])
-    >>> array.append(b"3"); array.drop_first([b"1"]); array.encoded, array.count
+    >>> array.append(b"3"); array.drop_first(1); array.encoded, array.count
     (b'[22,3]', 2)
-    >>> array.drop_first([b"22", b"3"]); array.encoded, array.count
+    >>> array.drop_first(2); array.encoded, array.count
     (b'[]', 0)
     """
 
-    __slots__ = ("count", "encoded")
+    __slots__ = ("_encoded", "items")
 
     def __init__(self, items: list[bytes]) -> None:
-        self.encoded = b"[" + b",".join(items) + b"]"
-        self.count = len(items)
+        self.items = items
+        self._encoded: bytes | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+    @property
+    def encoded(self) -> bytes:
+        """The array's JSON."""
+        if self._encoded is None:
+            self._encoded = b"[" + b",".join(self.items) + b"]"
+        return self._encoded
 
     def append(self, item: bytes) -> None:
-        self.encoded = self.encoded[:-1] + (b"," if self.count else b"") + item + b"]"
-        self.count += 1
+        self.items.append(item)
+        self._encoded = None
 
-    def drop_first(self, items: Iterable[bytes]) -> None:
-        """Drop the leading ``items`` (as they were appended)."""
-        skip, dropped = 1, 0
-        for item in items:
-            skip += len(item) + 1
-            dropped += 1
-        self.count -= dropped
-        self.encoded = b"[" + self.encoded[skip:] if self.count else b"[]"
+    def drop_first(self, n: int) -> None:
+        """Drop the ``n`` items appended first."""
+        del self.items[:n]
+        self._encoded = None
 
 
 def _decision_snapshot(position: int, fields: tuple[Any, ...]) -> list[Any]:
-    top = [[f.name, f.value, f.contribution] for f in fields[6]]
-    return [position, [*fields[:6], top]]
+    # Each FeatureContribution (name, value, contribution) as a list: orjson takes no
+    # named tuples.
+    return [position, [*fields[:6], list(map(list, fields[6]))]]
 
 
 def _decision_json(position: int, fields: tuple[Any, ...]) -> bytes:

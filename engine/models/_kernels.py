@@ -261,9 +261,10 @@ def top_contributions_rows(
 
     Returns ``terms`` (aligned with ``val``), ``top`` (positions in ``terms``: row ``r``'s,
     largest first, are ``top[top_bounds[r]:top_bounds[r + 1]]``, ``min(n, row length)`` of
-    them), ``top_bounds`` and ``tied``: ``True`` for a row where two terms of equal absolute
-    value (or a NaN) compete for a place in its top, whose order this kernel cannot settle
-    (the caller ranks ties by feature name).
+    them), ``top_bounds`` and ``tied``, not ``0`` for a row where two terms of equal
+    absolute value (or a NaN) compete for a place in its top, whose order this kernel
+    cannot settle (the caller ranks ties by feature name): ``2`` when all the row's terms
+    are of one size (the names alone rank them), else ``1``.
     """
     rows = indptr.shape[0] - 1
     terms = contributions_rows(indptr, idx, val, state, scale)
@@ -272,7 +273,7 @@ def top_contributions_rows(
     for r in range(rows):
         top_bounds[r + 1] = top_bounds[r] + min(n, indptr[r + 1] - indptr[r])
     top = np.empty(top_bounds[rows], np.int64)
-    tied = np.zeros(rows, np.bool_)
+    tied = np.zeros(rows, np.int8)
     for r in range(rows):
         start, stop, first = indptr[r], indptr[r + 1], top_bounds[r]
         for out in range(first, top_bounds[r + 1]):
@@ -289,8 +290,15 @@ def top_contributions_rows(
                 if size > best_size:
                     best, best_size = q, size
                 elif not size < best_size:  # equal, or NaN
-                    tied[r] = True
+                    tied[r] = 1
             top[out] = best
+        if tied[r]:
+            size = abs(terms[start])
+            tied[r] = 2
+            for q in range(start, stop):
+                if abs(terms[q]) != size:  # a different size, or NaN
+                    tied[r] = 1
+                    break
     return terms, top, top_bounds, tied
 
 

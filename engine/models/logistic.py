@@ -369,8 +369,17 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         ranked = Ranked(p, terms.tolist(), top.tolist(), top_bounds.tolist())
         if tied.any():
             starts = indptr.tolist()
-            for r in np.flatnonzero(tied).tolist():
-                _rank_by_name(ranked, rows[r], starts[r], r)
+            by_name: dict[tuple[Hashable, ...], list[int]] = {}  # per tuple of keys
+            for r, how in enumerate(tied.tolist()):
+                if how == 1:
+                    _rank_by_name(ranked, rows[r], starts[r], r)
+                elif how == 2:  # all of one size (e.g. a model that has learned nothing)
+                    keys = tuple(rows[r])
+                    order = by_name.get(keys)
+                    if order is None:
+                        order = by_name[keys] = sorted(range(len(keys)), key=keys.__getitem__)
+                    first, stop = ranked.top_bounds[r], ranked.top_bounds[r + 1]
+                    ranked.top[first:stop] = [starts[r] + i for i in order[: stop - first]]
         return ranked
 
     def learn_dicts(

@@ -194,6 +194,13 @@ def test_predict_and_rank_dicts_equals_one_row_at_a_time(params: dict, seed: int
             start += len(x)
 
 
+def test_a_model_that_learned_nothing_ranks_its_zero_terms_by_name() -> None:
+    rows = [{"b": 1.0, "a": 2.0, "c": 3.0}, {"z": 1.0, "y": 0.0}, {"b": 5.0, "a": 1.0, "c": 0.0}]
+    scores, terms, top, bounds = NumbaLogisticRegression().predict_and_rank_dicts(rows, 2)
+    assert terms == [0.0] * 8 and scores.tolist() == [0.5] * 3
+    assert top == [1, 0, 4, 3, 6, 5] and bounds == [0, 2, 4, 6]  # a, b | y, z | a, b
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("params", CONFIGS, ids=str)
 def test_learn_dicts_equals_learn_one_in_turn(params: dict, seed: int) -> None:
