@@ -161,14 +161,16 @@ class MessageProcessor:
             # One by one: what was applied before the failure is recognised by its position
             # and not applied twice; only the failing event is dead-lettered.
             return [out for item in run for out in self._score_run([item])]
-        out = []
+        counts = self.counts
+        counts["events"] += len(decisions)
+        counts["actions"] += sum(decision.action for decision in decisions)
+        for reason, n in Counter(decision.reason for decision in decisions).items():
+            counts[f"reason.{reason}"] += n
         topic = self.settings.decisions_topic
-        for (record, _), decision in zip(run, decisions, strict=True):
-            self.counts["events"] += 1
-            self.counts[f"reason.{decision.reason}"] += 1
-            self.counts["actions"] += decision.action
-            key = decision.entity_id.encode("utf-8")
-            out.append(OutputRecord(topic, key, encode(decision), record.partition))
+        out = [
+            OutputRecord(topic, decision.entity_id.encode(), encode(decision), record.partition)
+            for (record, _), decision in zip(run, decisions, strict=True)
+        ]
         return out + self._alerts(self.scorer.take_alerts())
 
     def _process_label(self, record: InputRecord) -> list[OutputRecord]:
