@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from river import drift
@@ -111,6 +111,44 @@ class StreamDrift:
         self.n_seen += 1
         if self.n_seen <= self.warmup:
             return None
+        return self._feed(x)
+
+    def update_many(
+        self, values: Sequence[float], start: int = 0
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Add ``values[start:]`` in order, up to a reported detection; where it stopped, and
+        the detail.
+
+        It stops just after the value whose detection is reported, returning that value's
+        index plus one and the detail :meth:`update` would have returned for it; call it
+        again from there for the rest. Without one it adds them all and returns
+        ``(len(values), None)``. The values of the warm-up cost nothing each.
+
+        >>> d = StreamDrift("adwin", recent=100, warmup=1000)
+        >>> values = [0.0] * 3000 + [1.0] * 1000
+        >>> stop, detail = d.update_many(values)
+        >>> stop, detail["position"], detail["before"], detail["after"]
+        (3016, 3016, 0.0, 0.16)
+        >>> d.update_many(values, stop), d.n_seen
+        ((4000, None), 4000)
+        """
+        n = len(values)
+        if self.n_seen < self.warmup:  # (no min() and max(): they cost more than all this)
+            skipped = self.warmup - self.n_seen
+            if skipped >= n - start:
+                self.n_seen += n - start
+                return n, None
+            self.n_seen += skipped
+            start += skipped
+        for i in range(start, n):
+            self.n_seen += 1
+            detail = self._feed(values[i])
+            if detail is not None:
+                return i + 1, detail
+        return n, None
+
+    def _feed(self, x: float) -> dict[str, Any] | None:
+        """A value past the warm-up (``n_seen`` counts it already)."""
         self._window.append(x)
         self._sum += x
         self._n += 1
