@@ -23,7 +23,11 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 from river import drift
+
+from engine.monitors import _kernels as k
+from engine.monitors.adwin import ADWIN
 
 __all__ = ["DETECTORS", "DetectorName", "StreamDrift", "make_detector"]
 
@@ -34,11 +38,14 @@ DETECTORS: tuple[DetectorName, ...] = ("adwin", "page_hinkley", "kswin", "ddm")
 def make_detector(name: DetectorName, *, seed: int = 0, params: Mapping[str, Any] = {}) -> Any:
     """A fresh River detector: River's defaults, changed by ``params`` (KSWIN seeded).
 
+    ADWIN is :class:`~engine.monitors.adwin.ADWIN`: River's, in compiled code (the same
+    detections), with a path for many values per call.
+
     >>> make_detector("adwin", params={"delta": 0.05}).delta
     0.05
     """
     if name == "adwin":
-        return drift.ADWIN(**params)
+        return ADWIN(**params)
     if name == "page_hinkley":
         return drift.PageHinkley(**params)
     if name == "kswin":
@@ -140,11 +147,34 @@ class StreamDrift:
                 return n, None
             self.n_seen += skipped
             start += skipped
-        for i in range(start, n):
-            self.n_seen += 1
-            detail = self._feed(values[i])
-            if detail is not None:
-                return i + 1, detail
+        if not isinstance(self._detector, ADWIN):
+            for i in range(start, n):
+                self.n_seen += 1
+                detail = self._feed(values[i])
+                if detail is not None:
+                    return i + 1, detail
+            return n, None
+        return self._feed_many(values, start)
+
+    def _feed_many(self, values: Sequence[float], start: int) -> tuple[int, dict[str, Any] | None]:
+        """:meth:`update_many` past the warm-up, ADWIN taking the values up to each of its
+        detections in one call."""
+        array = np.asarray(values, dtype=float)
+        n = len(values)
+        while start < n:
+            stop = self._detector.update_many(array, start)
+            added = stop - start
+            self._window.extend(values[start:stop])
+            self._sum = k.sum_in_order(self._sum, array[start:stop])
+            self._n += added
+            self.n_seen += added
+            quiet = self._quiet  # each value added counts one down, the last one too
+            self._quiet = quiet - added if quiet > added else 0
+            start = stop
+            if self._detector.drift_detected and quiet < added:
+                detail = self._detected()
+                if detail is not None:
+                    return stop, detail
         return n, None
 
     def _feed(self, x: float) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from engine.monitors import (
     StreamDrift,
     psi,
 )
+from engine.monitors.adwin import ADWIN
 from engine.scorer import Scorer
 from engine.state import EntityState
 from tests.engine.helpers import ScoreFromFeature
@@ -549,11 +550,14 @@ def test_distribution_drift_update_many_equals_update_at_every_check(
     assert list(many.reference) == list(one.reference)
 
 
-@pytest.mark.parametrize(("warmup", "cooldown"), [(0, 0), (0, 300), (700, 50)])
-def test_stream_drift_update_many_equals_update(warmup, cooldown) -> None:
+@pytest.mark.parametrize(
+    ("detector", "warmup", "cooldown"),
+    [("adwin", 0, 0), ("adwin", 0, 300), ("adwin", 700, 50), ("page_hinkley", 100, 20)],
+)
+def test_stream_drift_update_many_equals_update(detector, warmup, cooldown) -> None:
     rng = random.Random(cooldown)
     values = [rng.gauss(0.3 * (i // 800), 0.5) for i in range(6000)]
-    settings = dict(recent=100, cooldown=cooldown, warmup=warmup)
+    settings = dict(detector=detector, recent=100, cooldown=cooldown, warmup=warmup)
     one, many = StreamDrift(**settings), StreamDrift(**settings)
     expected = [(i + 1, d) for i, x in enumerate(values) if (d := one.update(x)) is not None]
     assert len(expected) >= 3
@@ -604,3 +608,78 @@ def test_warm_up_reports_seconds() -> None:
     from engine.monitors import warm_up
 
     assert 0.0 <= warm_up() < 60.0
+
+
+def adwin_streams() -> list[tuple[list[float], dict]]:
+    """Streams with steps, bursts and random walks, under River's and other settings."""
+    streams = []
+    for seed in range(8):
+        rng = random.Random(seed)
+        n = 6000
+        values = [
+            [rng.gauss(0.3 * (i // 700), 0.5) for i in range(n)],
+            [float(rng.random() < (0.1 if (i // 1500) % 2 else 0.4)) for i in range(n)],
+            list(np.cumsum([rng.gauss(0, 1) for _ in range(n)])),
+            [rng.expovariate(1.0) ** 3 * 1e6 for _ in range(n)],
+        ][seed % 4]
+        params = {
+            "delta": rng.choice([0.5, 0.05, 0.002, 1e-6]),
+            "clock": rng.choice([1, 4, 32]),
+            "max_buckets": rng.choice([2, 5, 9]),
+            "min_window_length": rng.choice([1, 5, 20]),
+            "grace_period": rng.choice([0, 10, 100]),
+        }
+        streams.append((values, params))
+    return streams
+
+
+@pytest.mark.parametrize(("values", "params"), adwin_streams())
+def test_adwin_is_rivers_at_every_step(values, params) -> None:
+    from river import drift
+
+    rivers, ours, unread = drift.ADWIN(**params), ADWIN(**params), ADWIN(**params)
+    detections = []
+    for i, x in enumerate(values):
+        rivers.update(x)
+        ours.update(x)
+        unread.update(x)  # its window is never read: values wait until ADWIN looks
+        assert ours.drift_detected == unread.drift_detected == rivers.drift_detected
+        detections.append(rivers.drift_detected)
+        if i % 7 == 0 or rivers.drift_detected:
+            assert (ours.width, ours.total, ours.variance, ours.n_detections) == (
+                rivers.width,
+                rivers.total,
+                rivers.variance,
+                rivers.n_detections,
+            )
+            assert ours.estimation == rivers.estimation
+    assert sum(detections) >= 1 or params["delta"] < 0.01
+
+
+@pytest.mark.parametrize(("values", "params"), adwin_streams()[:4])
+def test_adwin_update_many_equals_update(values, params) -> None:
+    one, many = ADWIN(**params), ADWIN(**params)
+    expected = []
+    for i, x in enumerate(values):
+        one.update(x)
+        if one.drift_detected:
+            expected.append(i + 1)
+    rng = random.Random(len(expected))
+    array, detections, start = np.array(values), [], 0
+    while start < len(values):
+        if rng.random() < 0.3:  # some values one by one, between the calls
+            many.update(values[start])
+            start += 1
+            if many.drift_detected:
+                detections.append(start)
+            continue
+        start = many.update_many(array[: start + rng.randint(1, 400)], start)
+        if many.drift_detected:
+            detections.append(start)
+    assert detections == expected
+    assert (many.width, many.total, many.variance) == (one.width, one.total, one.variance)
+
+
+def test_adwin_refuses_a_single_bucket_per_level() -> None:
+    with pytest.raises(ValueError, match="max_buckets"):
+        ADWIN(max_buckets=1)
