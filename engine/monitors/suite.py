@@ -123,10 +123,9 @@ class Monitors:
         )
         self.gate = AlertGate(max_keys=s.max_features + 1)
         self.n_events = 0
-        # Events queued for take_alerts, and the alerts they raised already (frozen).
-        self._queued_ts: list[float] = []
-        self._queued_features: list[dict[str, float]] = []
-        self._queued_scores: list[float] = []
+        # Events queued for take_alerts (ts, features, score), and the alerts they raised
+        # already (frozen predictions).
+        self._queued: list[tuple[float, dict[str, float], float]] = []
         self._queued_alerts: list[_Raised] = []
 
     # --- what the engine feeds --------------------------------------------------------
@@ -145,7 +144,7 @@ class Monitors:
 
         The same alerts as :meth:`queue_event` then :meth:`take_alerts`.
         """
-        alerts = self.take_alerts() if self._queued_ts else []  # those queued come first
+        alerts = self.take_alerts() if self._queued else []  # those queued come first
         alerts += self._observe_one(ts, features, score)
         alerts += self._observe_entity(entity_id, ts, score, state, n_entities)
         return alerts
@@ -168,37 +167,51 @@ class Monitors:
         which feeds them the events queued since its last call together, for much less
         per event than one by one. ``features`` must not change until then.
         """
-        index = len(self._queued_ts)
-        self._queued_ts.append(ts)
-        self._queued_features.append(features)
-        self._queued_scores.append(score)
-        for alert in self._observe_entity(entity_id, ts, score, state, n_entities):
-            self._queued_alerts.append((index, _FROZEN, 0, alert))
+        self._queued.append((ts, features, score))
+        alerts = self._observe_entity(entity_id, ts, score, state, n_entities)
+        if alerts:
+            index = len(self._queued) - 1
+            self._queued_alerts += [(index, _FROZEN, 0, alert) for alert in alerts]
 
     def take_alerts(self) -> list[Alert]:
         """The alerts of the events queued since the last call, as :meth:`observe_event`
         would have raised them event by event: in the same order, with the same details."""
-        return [alert for _, alert in self.take_raised()]
+        queued = self._queued
+        if len(queued) == 1:  # (the same, for less:) one event, its alerts in their order
+            (ts, features, score), entity_alerts = queued[0], self._queued_alerts
+            self._queued = []
+            alerts = self._observe_one(ts, features, score)
+            if entity_alerts:
+                self._queued_alerts = []
+                alerts += [alert for _, _, _, alert in entity_alerts]
+            return alerts
+        raised = self._take()
+        return [alert for _, _, _, alert in raised] if raised else []
 
     def take_raised(self) -> list[tuple[int, Alert]]:
         """:meth:`take_alerts`, each alert with the position of the event that raised it
         (``0`` for the first event the monitors observed)."""
-        ts, features, scores = self._queued_ts, self._queued_features, self._queued_scores
-        raised = self._queued_alerts
-        self._queued_ts, self._queued_features, self._queued_scores = [], [], []
-        self._queued_alerts = []
-        if len(ts) < _BULK_FROM:
-            for i, (t, x, score) in enumerate(zip(ts, features, scores, strict=True)):
-                alerts = self._observe_one(t, x, score)  # in their order, before the frozen
-                raised += [(i, _DATA, rank, alert) for rank, alert in enumerate(alerts)]
-        else:
-            raised += self._observe_features(ts, features)
-            raised += self._observe_scores(ts, scores)
-        if not raised:
+        first = self.n_events - len(self._queued)
+        return [(first + index, alert) for index, _, _, alert in self._take()]
+
+    def _take(self) -> list[_Raised]:
+        """The queued events through the data and prediction monitors: all their alerts,
+        in order."""
+        queued, raised = self._queued, self._queued_alerts
+        if not queued:
             return []
-        raised.sort(key=_event_order)
-        first = self.n_events - len(ts)
-        return [(first + index, alert) for index, _, _, alert in raised]
+        self._queued, self._queued_alerts = [], []
+        if len(queued) < _BULK_FROM:
+            for i, (ts, features, score) in enumerate(queued):
+                for rank, alert in enumerate(self._observe_one(ts, features, score)):
+                    raised.append((i, _DATA, rank, alert))  # in order, before the frozen
+        else:
+            ts, rows, scores = zip(*queued, strict=True)
+            raised += self._observe_features(ts, rows)
+            raised += self._observe_scores(ts, scores)
+        if len(raised) > 1:
+            raised.sort(key=_event_order)
+        return raised
 
     def observe_learned(self, *, ts: float, scores: list[float], label: int) -> list[Alert]:
         """Samples learned with ``label``, each with the score it was given when scored.
@@ -269,7 +282,9 @@ class Monitors:
             alerts.append(self._share_alert(ts, detail))
         return alerts
 
-    def _observe_features(self, ts: list[float], rows: list[dict[str, float]]) -> list[_Raised]:
+    def _observe_features(
+        self, ts: Sequence[float], rows: Sequence[dict[str, float]]
+    ) -> list[_Raised]:
         """Each feature's values in the queued events through its distribution monitor.
 
         Monitors are made in the order features first appear, up to ``max_features``, as
@@ -293,7 +308,7 @@ class Monitors:
                     raised.append((i, _DATA, rank, alert))
         return raised
 
-    def _observe_scores(self, ts: list[float], scores: list[float]) -> list[_Raised]:
+    def _observe_scores(self, ts: Sequence[float], scores: Sequence[float]) -> list[_Raised]:
         """The queued scores through the prediction-drift detectors."""
         raised: list[_Raised] = []
         start = 0
@@ -411,7 +426,7 @@ def _event_order(raised: _Raised) -> tuple[int, int, int]:
 
 
 def _feature_columns(
-    rows: list[dict[str, float]],
+    rows: Sequence[dict[str, float]],
 ) -> dict[str, tuple[Sequence[int], Sequence[float]]]:
     """Per feature, in the order features first appear: the rows that have it, its values.
 

@@ -500,6 +500,25 @@ def test_observe_event_takes_what_was_queued_first() -> None:
     assert alerts + monitors.take_alerts() == expected and monitors.take_alerts() == []
 
 
+def test_events_queued_one_at_a_time_raise_the_alerts_of_observe_event() -> None:
+    events = monitored_events(3000, 6)
+    expected = [a for _, a in raised_event_by_event(events, BATCH_SETTINGS)]
+    assert {a.kind for a in expected} == {"data_drift", "prediction_drift", "frozen_predictions"}
+    monitors, states, alerts = Monitors(BATCH_SETTINGS), {}, []
+    for entity, ts, features, score in events:
+        state = states.setdefault(entity, EntityState())
+        monitors.queue_event(
+            entity_id=entity,
+            ts=ts,
+            features=features,
+            score=score,
+            state=state,
+            n_entities=len(states),
+        )
+        alerts += monitors.take_alerts()
+    assert alerts == expected
+
+
 def test_a_scorer_raises_the_same_alerts_in_batches_as_event_by_event() -> None:
     events = [
         Event(f"e-{i}", entity, ts, {**features, "s": score})
