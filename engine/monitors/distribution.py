@@ -10,7 +10,9 @@ Bins are the reference's deciles; shares are floored at 1e-4 so an empty bin doe
 give infinity. By custom, PSI < 0.1 is no change, 0.1-0.25 a moderate one, > 0.25 a
 significant one; :class:`DistributionDrift` turns PSI into a level with hysteresis
 (``warning`` from ``warn_at``, ``critical`` from ``critical_at``, ``clear`` only
-below ``clear_below``). Memory is a few fixed arrays per variable.
+below ``clear_below``). Memory is a few fixed arrays per variable, the largest a table of
+the terms PSI can sum: a row of ``window_size + 1`` floats per distinct reference share
+(one for a continuous variable's deciles, at most one per bin).
 
 Values can come one at a time (:meth:`DistributionDrift.update`) or in bulk
 (:meth:`DistributionDrift.update_many`, the same levels for much less per value). Once

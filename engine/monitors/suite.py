@@ -17,6 +17,13 @@
   labels that contradict the entity's previous label, each through a River detector.
 - ``frozen_predictions``: per entity and globally (:mod:`.frozen`).
 
+Events come one at a time (:meth:`Monitors.observe_event`) or queued
+(:meth:`Monitors.queue_event`, then :meth:`Monitors.take_alerts` for all of them), which is
+what the Scorer does for a batch: the frozen-prediction monitor still sees each event as
+it comes (it reads and changes the entity's state), while the data and prediction
+monitors are fed each feature's values and the scores of the queued events together.
+Either way the alerts are the same, in the same order.
+
 Every alert is rate-limited: detectors stay quiet for a cooldown after they fire, and
 PSI levels go through an :class:`~engine.monitors.gate.AlertGate` (one alert when a drift
 starts, then escalation or all-clear). Memory is bounded: fixed windows, at most
@@ -142,12 +149,18 @@ class Monitors:
     ) -> list[Alert]:
         """One scored event: data, prediction and frozen-prediction monitors.
 
-        The same alerts as :meth:`queue_event` then :meth:`take_alerts`.
+        :meth:`queue_event` then :meth:`take_alerts` (which gives the alerts of events
+        queued before it too).
         """
-        alerts = self.take_alerts() if self._queued else []  # those queued come first
-        alerts += self._observe_one(ts, features, score)
-        alerts += self._observe_entity(entity_id, ts, score, state, n_entities)
-        return alerts
+        self.queue_event(
+            entity_id=entity_id,
+            ts=ts,
+            features=features,
+            score=score,
+            state=state,
+            n_entities=n_entities,
+        )
+        return self.take_alerts()
 
     def queue_event(
         self,
@@ -166,12 +179,30 @@ class Monitors:
         prediction monitors need only the numbers: they wait for :meth:`take_alerts`,
         which feeds them the events queued since its last call together, for much less
         per event than one by one. ``features`` must not change until then.
+
+        >>> monitors, state = Monitors(MonitorSettings(frozen_k=2)), EntityState()
+        >>> for ts in (1.0, 2.0, 3.0):
+        ...     monitors.queue_event(
+        ...         entity_id="a", ts=ts, features={"x": ts}, score=0.95, state=state,
+        ...         n_entities=1,
+        ...     )
+        >>> state.frozen  # already
+        True
+        >>> [(a.kind, a.ts, a.entity_id) for a in monitors.take_alerts()]
+        [('frozen_predictions', 2.0, 'a')]
+        >>> monitors.take_alerts()
+        []
         """
-        self._queued.append((ts, features, score))
-        alerts = self._observe_entity(entity_id, ts, score, state, n_entities)
-        if alerts:
-            index = len(self._queued) - 1
-            self._queued_alerts += [(index, _FROZEN, 0, alert) for alert in alerts]
+        queued = self._queued
+        queued.append((ts, features, score))
+        self.n_events += 1
+        frozen = self.frozen.observe(state, entity_id, ts, score)
+        if frozen is not None:
+            self._queued_alerts.append((len(queued) - 1, _FROZEN, 0, frozen))
+        if self.n_events % self.settings.check_every == 0:
+            share = self.frozen.check_share(ts, n_entities)
+            if share is not None:
+                self._queued_alerts.append((len(queued) - 1, _FROZEN, 0, share))
 
     def take_alerts(self) -> list[Alert]:
         """The alerts of the events queued since the last call, as :meth:`observe_event`
@@ -247,22 +278,6 @@ class Monitors:
         return alerts
 
     # --- helpers ----------------------------------------------------------------------
-
-    def _observe_entity(
-        self, entity_id: str, ts: float, score: float, state: EntityState, n_entities: int
-    ) -> list[Alert]:
-        """One more event: its entity's frozen run, and every ``check_every`` events the
-        global share of frozen entities."""
-        self.n_events += 1
-        alerts = []
-        frozen = self.frozen.observe(state, entity_id, ts, score)
-        if frozen is not None:
-            alerts.append(frozen)
-        if self.n_events % self.settings.check_every == 0:
-            share = self.frozen.check_share(ts, n_entities)
-            if share is not None:
-                alerts.append(share)
-        return alerts
 
     def _observe_one(self, ts: float, features: dict[str, float], score: float) -> list[Alert]:
         """One event's data and prediction monitors, value by value."""
