@@ -34,7 +34,6 @@ __all__ = [
     "adwin_update_many",
     "bin_of",
     "gather_terms",
-    "sum_in_order",
     "warm_up",
     "write_window",
 ]
@@ -97,14 +96,6 @@ def gather_terms(table: np.ndarray, rows: np.ndarray, counts: np.ndarray, out: n
     """``out[i] = table[rows[i], counts[i]]``: each bin's PSI term for its count."""
     for i in range(len(out)):
         out[i] = table[rows[i], counts[i]]
-
-
-@_jit
-def sum_in_order(total: float, values: np.ndarray) -> float:
-    """``total`` plus each of ``values`` in turn, as a Python loop of ``+=`` adds them."""
-    for x in values:
-        total += x
-    return total
 
 
 # --- ADWIN ------------------------------------------------------------------------------
@@ -303,7 +294,6 @@ def warm_up() -> float:
     ints, floats = np.zeros(2, dtype=np.int64), np.zeros(2)
     write_window(np.zeros(2), ints.copy(), ints.copy(), floats, floats, 0)
     gather_terms(np.zeros((1, 1)), ints, ints, np.empty(2))
-    sum_in_order(0.0, floats)
     state = adwin_state(0.002, 32, 5, 5, 10)
     adwin_update_many(state, floats, 0)
     return time.perf_counter() - began

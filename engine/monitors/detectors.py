@@ -26,7 +26,6 @@ from typing import Any, Literal
 import numpy as np
 from river import drift
 
-from engine.monitors import _kernels as k
 from engine.monitors.adwin import ADWIN
 
 __all__ = ["DETECTORS", "DetectorName", "StreamDrift", "make_detector"]
@@ -164,8 +163,12 @@ class StreamDrift:
         while start < n:
             stop = self._detector.update_many(array, start)
             added = stop - start
-            self._window.extend(values[start:stop])
-            self._sum = k.sum_in_order(self._sum, array[start:stop])
+            added_values = values[start:stop]
+            self._window.extend(added_values)
+            total = self._sum
+            for x in added_values:  # one by one, as update adds them
+                total += x
+            self._sum = total
             self._n += added
             self.n_seen += added
             quiet = self._quiet  # each value added counts one down, the last one too

@@ -51,10 +51,9 @@ __all__ = ["MonitorSettings", "Monitors"]
 #: queue, the monitor (in the order they run for an event), and a rank within the monitor.
 _Raised = tuple[int, int, int, Alert]
 _DATA, _MEAN, _SHARE, _FROZEN = range(4)
-_FIRST = (0,)
 #: Queued events from which the monitors are fed feature by feature: below, event by
 #: event costs less (the same alerts either way).
-_BULK_FROM = 4
+_BULK_FROM = 8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -450,8 +449,6 @@ def _feature_columns(
     >>> _feature_columns([{"a": 1.0}, {"b": 2.0, "a": 3.0}])
     {'a': ([0, 1], [1.0, 3.0]), 'b': ([1], [2.0])}
     """
-    if len(rows) == 1:
-        return {name: (_FIRST, (value,)) for name, value in rows[0].items()}
     names = tuple(rows[0])
     if len(names) > 1:
         try:  # the usual case: every row has the first row's features, and no other
