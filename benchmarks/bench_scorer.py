@@ -35,6 +35,12 @@ class _NoMonitors:
     def observe_event(self, **_: object) -> list:
         return []
 
+    def queue_event(self, **_: object) -> None:
+        return None
+
+    def take_alerts(self) -> list:
+        return []
+
     def observe_label(self, **_: object) -> list:
         return []
 

@@ -139,12 +139,15 @@ class Scorer:
         scores, explanations = self._score_and_explain(rows)
         if positions is None:
             positions = [None] * len(events)
-        return [
-            self._decide(event, score, position, top)
-            for event, score, position, top in zip(
-                events, scores, positions, explanations, strict=True
-            )
-        ]
+        try:
+            return [
+                self._decide(event, score, position, top)
+                for event, score, position, top in zip(
+                    events, scores, positions, explanations, strict=True
+                )
+            ]
+        finally:  # the monitors watch the batch's events together
+            self._alerts += self.monitors.take_alerts()
 
     def _score_and_explain(
         self, rows: list[dict[str, float]]
@@ -242,7 +245,7 @@ class Scorer:
         if position is not None:
             state.remember_decision(position, _decision_fields(decision), memory)
         states = self.states
-        self._alerts += self.monitors.observe_event(
+        self.monitors.queue_event(
             entity_id=entity,
             ts=ts,
             features=event.features,

@@ -31,6 +31,7 @@ import faust
 from faust.types import TP
 
 from engine.models import warm_up
+from engine.monitors import warm_up as warm_up_monitors
 from engine.scorer import Scorer
 from streams.checkpoints import CheckpointFollower, publish, read_checkpoints
 from streams.clients import make_producer
@@ -224,6 +225,7 @@ def run_worker(settings: Settings) -> None:
     counts = ensure_topics(settings)
     log.info("topics ready: %s", counts)
     log.info("model kernels ready in %.2f s (compiled, or loaded from Numba's cache)", warm_up())
+    log.info("monitor kernels ready in %.2f s", warm_up_monitors())
     lock = lock_data_dir(settings.data_dir / settings.group_id)  # held until the end
     metrics = WorkerMetrics()
     if settings.metrics_port:

@@ -1,5 +1,6 @@
 """Drift and frozen-prediction monitors: pure, bounded, deterministic; they return alerts."""
 
+from engine.monitors._kernels import warm_up
 from engine.monitors.detectors import DETECTORS, StreamDrift
 from engine.monitors.distribution import DistributionDrift, psi
 from engine.monitors.frozen import FrozenPredictions
@@ -15,4 +16,5 @@ __all__ = [
     "Monitors",
     "StreamDrift",
     "psi",
+    "warm_up",
 ]

@@ -74,11 +74,12 @@ class FrozenPredictions:
 
     def observe(self, state: EntityState, entity_id: str, ts: float, score: float) -> Alert | None:
         """Update the entity's run with its new score; an alert when it becomes frozen."""
-        run = state.high_run
         if score < self.threshold:
             state.high_run = None
-            self._unfreeze(state)
+            if state.frozen:
+                self._unfreeze(state)
             return None
+        run = state.high_run
         if run is not None:
             length, start, low, high = run
             low, high = min(low, score), max(high, score)

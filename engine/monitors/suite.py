@@ -17,6 +17,13 @@
   labels that contradict the entity's previous label, each through a River detector.
 - ``frozen_predictions``: per entity and globally (:mod:`.frozen`).
 
+Events come one at a time (:meth:`Monitors.observe_event`) or queued
+(:meth:`Monitors.queue_event`, then :meth:`Monitors.take_alerts` for all of them), which is
+what the Scorer does for a batch: the frozen-prediction monitor still sees each event as
+it comes (it reads and changes the entity's state), while the data and prediction
+monitors are fed each feature's values and the scores of the queued events together.
+Either way the alerts are the same, in the same order.
+
 Every alert is rate-limited: detectors stay quiet for a cooldown after they fire, and
 PSI levels go through an :class:`~engine.monitors.gate.AlertGate` (one alert when a drift
 starts, then escalation or all-clear). Memory is bounded: fixed windows, at most
@@ -25,7 +32,10 @@ starts, then escalation or all-clear). Memory is bounded: fixed windows, at most
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, Literal
 
 from engine.events import Alert, AlertKind
@@ -36,6 +46,14 @@ from engine.monitors.gate import AlertGate, Level
 from engine.state import EntityState
 
 __all__ = ["MonitorSettings", "Monitors"]
+
+#: An alert with where event by event would have raised it: the event's index in the
+#: queue, the monitor (in the order they run for an event), and a rank within the monitor.
+_Raised = tuple[int, int, int, Alert]
+_DATA, _MEAN, _SHARE, _FROZEN = range(4)
+#: Queued events from which the monitors are fed feature by feature: below, event by
+#: event costs less (the same alerts either way).
+_BULK_FROM = 8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +129,10 @@ class Monitors:
         )
         self.gate = AlertGate(max_keys=s.max_features + 1)
         self.n_events = 0
+        # Events queued for take_alerts (ts, features, score), and the alerts they raised
+        # already (frozen predictions).
+        self._queued: list[tuple[float, dict[str, float], float]] = []
+        self._queued_alerts: list[_Raised] = []
 
     # --- what the engine feeds --------------------------------------------------------
 
@@ -124,35 +146,102 @@ class Monitors:
         state: EntityState,
         n_entities: int,
     ) -> list[Alert]:
-        """One scored event: data, prediction and frozen-prediction monitors."""
-        alerts: list[Alert] = []
+        """One scored event: data, prediction and frozen-prediction monitors.
+
+        :meth:`queue_event` then :meth:`take_alerts` (which gives the alerts of events
+        queued before it too).
+        """
+        self.queue_event(
+            entity_id=entity_id,
+            ts=ts,
+            features=features,
+            score=score,
+            state=state,
+            n_entities=n_entities,
+        )
+        return self.take_alerts()
+
+    def queue_event(
+        self,
+        *,
+        entity_id: str,
+        ts: float,
+        features: dict[str, float],
+        score: float,
+        state: EntityState,
+        n_entities: int,
+    ) -> None:
+        """One scored event, whose alerts :meth:`take_alerts` gives.
+
+        The frozen-prediction monitor reads and changes ``state`` as the event's decision
+        left it, so it runs now, before the state is written back. The data and
+        prediction monitors need only the numbers: they wait for :meth:`take_alerts`,
+        which feeds them the events queued since its last call together, for much less
+        per event than one by one. ``features`` must not change until then.
+
+        >>> monitors, state = Monitors(MonitorSettings(frozen_k=2)), EntityState()
+        >>> for ts in (1.0, 2.0, 3.0):
+        ...     monitors.queue_event(
+        ...         entity_id="a", ts=ts, features={"x": ts}, score=0.95, state=state,
+        ...         n_entities=1,
+        ...     )
+        >>> state.frozen  # already
+        True
+        >>> [(a.kind, a.ts, a.entity_id) for a in monitors.take_alerts()]
+        [('frozen_predictions', 2.0, 'a')]
+        >>> monitors.take_alerts()
+        []
+        """
+        queued = self._queued
+        queued.append((ts, features, score))
         self.n_events += 1
-        for name, value in features.items():
-            monitor = self.features.get(name)
-            if monitor is None:
-                if len(self.features) >= self.settings.max_features:
-                    continue
-                monitor = self.features[name] = self._distribution()
-            level = monitor.update(value)
-            if level is not None:
-                alerts += self._level_alert("data_drift", ts, level, monitor, feature=name)
-        detail = self.score_mean.update(score)
-        if detail is not None:
-            alerts.append(self._detector_alert("prediction_drift", ts, detail, signal="mean_score"))
-        detail = self.share_above.update(float(score >= self.settings.threshold))
-        if detail is not None:
-            detail["threshold"] = self.settings.threshold
-            alerts.append(
-                self._detector_alert("prediction_drift", ts, detail, signal="share_above_threshold")
-            )
         frozen = self.frozen.observe(state, entity_id, ts, score)
         if frozen is not None:
-            alerts.append(frozen)
+            self._queued_alerts.append((len(queued) - 1, _FROZEN, 0, frozen))
         if self.n_events % self.settings.check_every == 0:
             share = self.frozen.check_share(ts, n_entities)
             if share is not None:
-                alerts.append(share)
-        return alerts
+                self._queued_alerts.append((len(queued) - 1, _FROZEN, 0, share))
+
+    def take_alerts(self) -> list[Alert]:
+        """The alerts of the events queued since the last call, as :meth:`observe_event`
+        would have raised them event by event: in the same order, with the same details."""
+        queued = self._queued
+        if len(queued) == 1:  # (the same, for less:) one event, its alerts in their order
+            (ts, features, score), entity_alerts = queued[0], self._queued_alerts
+            self._queued = []
+            alerts = self._observe_one(ts, features, score)
+            if entity_alerts:
+                self._queued_alerts = []
+                alerts += [alert for _, _, _, alert in entity_alerts]
+            return alerts
+        raised = self._take()
+        return [alert for _, _, _, alert in raised] if raised else []
+
+    def take_raised(self) -> list[tuple[int, Alert]]:
+        """:meth:`take_alerts`, each alert with the position of the event that raised it
+        (``0`` for the first event the monitors observed)."""
+        first = self.n_events - len(self._queued)
+        return [(first + index, alert) for index, _, _, alert in self._take()]
+
+    def _take(self) -> list[_Raised]:
+        """The queued events through the data and prediction monitors: all their alerts,
+        in order."""
+        queued, raised = self._queued, self._queued_alerts
+        if not queued:
+            return []
+        self._queued, self._queued_alerts = [], []
+        if len(queued) < _BULK_FROM:
+            for i, (ts, features, score) in enumerate(queued):
+                for rank, alert in enumerate(self._observe_one(ts, features, score)):
+                    raised.append((i, _DATA, rank, alert))  # in order, before the frozen
+        else:
+            ts, rows, scores = zip(*queued, strict=True)
+            raised += self._observe_features(ts, rows)
+            raised += self._observe_scores(ts, scores)
+        if len(raised) > 1:
+            raised.sort(key=_event_order)
+        return raised
 
     def observe_learned(self, *, ts: float, scores: list[float], label: int) -> list[Alert]:
         """Samples learned with ``label``, each with the score it was given when scored.
@@ -188,6 +277,81 @@ class Monitors:
         return alerts
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _observe_one(self, ts: float, features: dict[str, float], score: float) -> list[Alert]:
+        """One event's data and prediction monitors, value by value."""
+        alerts: list[Alert] = []
+        for name, value in features.items():
+            monitor = self.features.get(name) or self._new_feature(name)
+            if monitor is None:
+                continue
+            level = monitor.update(value)
+            if level is not None:
+                alerts += self._level_alert("data_drift", ts, level, monitor, feature=name)
+        detail = self.score_mean.update(score)
+        if detail is not None:
+            alerts.append(self._mean_alert(ts, detail))
+        detail = self.share_above.update(float(score >= self.settings.threshold))
+        if detail is not None:
+            alerts.append(self._share_alert(ts, detail))
+        return alerts
+
+    def _observe_features(
+        self, ts: Sequence[float], rows: Sequence[dict[str, float]]
+    ) -> list[_Raised]:
+        """Each feature's values in the queued events through its distribution monitor.
+
+        Monitors are made in the order features first appear, up to ``max_features``, as
+        event by event. Feature monitors share only the gate, whose keys are one per
+        feature and never past its bound, so one feature can go through all the events
+        before the next.
+        """
+        raised: list[_Raised] = []
+        for name, (indices, values) in _feature_columns(rows).items():
+            monitor = self.features.get(name) or self._new_feature(name)
+            if monitor is None:
+                continue
+            start = 0
+            while start < len(values):
+                start, level = monitor.update_many(values, start)
+                if level is None:
+                    continue
+                i = indices[start - 1]
+                rank = list(rows[i]).index(name)  # event by event, features go in its order
+                for alert in self._level_alert("data_drift", ts[i], level, monitor, feature=name):
+                    raised.append((i, _DATA, rank, alert))
+        return raised
+
+    def _observe_scores(self, ts: Sequence[float], scores: Sequence[float]) -> list[_Raised]:
+        """The queued scores through the prediction-drift detectors."""
+        raised: list[_Raised] = []
+        start = 0
+        while start < len(scores):
+            start, detail = self.score_mean.update_many(scores, start)
+            if detail is not None:
+                raised.append((start - 1, _MEAN, 0, self._mean_alert(ts[start - 1], detail)))
+        threshold = self.settings.threshold
+        shares = [float(score >= threshold) for score in scores]
+        start = 0
+        while start < len(shares):
+            start, detail = self.share_above.update_many(shares, start)
+            if detail is not None:
+                raised.append((start - 1, _SHARE, 0, self._share_alert(ts[start - 1], detail)))
+        return raised
+
+    def _new_feature(self, name: str) -> DistributionDrift | None:
+        """A monitor for a feature not seen before (``None`` past ``max_features``)."""
+        if len(self.features) >= self.settings.max_features:
+            return None
+        monitor = self.features[name] = self._distribution()
+        return monitor
+
+    def _mean_alert(self, ts: float, detail: dict[str, Any]) -> Alert:
+        return self._detector_alert("prediction_drift", ts, detail, signal="mean_score")
+
+    def _share_alert(self, ts: float, detail: dict[str, Any]) -> Alert:
+        detail["threshold"] = self.settings.threshold
+        return self._detector_alert("prediction_drift", ts, detail, signal="share_above_threshold")
 
     def _detector(
         self,
@@ -269,3 +433,38 @@ class Monitors:
             severity="warning" if worse else "info",
             detail={"signal": signal, **detail},
         )
+
+
+def _event_order(raised: _Raised) -> tuple[int, int, int]:
+    return raised[:3]
+
+
+def _feature_columns(
+    rows: Sequence[dict[str, float]],
+) -> dict[str, tuple[Sequence[int], Sequence[float]]]:
+    """Per feature, in the order features first appear: the rows that have it, its values.
+
+    >>> _feature_columns([{"a": 1.0, "b": 2.0}, {"b": 3.0, "a": 4.0}])
+    {'a': (range(0, 2), (1.0, 4.0)), 'b': (range(0, 2), (2.0, 3.0))}
+    >>> _feature_columns([{"a": 1.0}, {"b": 2.0, "a": 3.0}])
+    {'a': ([0, 1], [1.0, 3.0]), 'b': ([1], [2.0])}
+    """
+    names = tuple(rows[0])
+    if len(names) > 1:
+        try:  # the usual case: every row has the first row's features, and no other
+            values = list(zip(*map(itemgetter(*names), rows), strict=True))
+        except KeyError:
+            pass
+        else:
+            if sum(map(len, rows)) == len(names) * len(rows):
+                everywhere = range(len(rows))
+                return dict(zip(names, zip(repeat(everywhere), values), strict=True))
+    columns: dict[str, tuple[list[int], list[float]]] = {}
+    for i, row in enumerate(rows):
+        for name, value in row.items():
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = ([], [])
+            column[0].append(i)
+            column[1].append(value)
+    return columns

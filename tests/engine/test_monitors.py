@@ -20,6 +20,7 @@ from engine.monitors import (
     StreamDrift,
     psi,
 )
+from engine.monitors.adwin import ADWIN
 from engine.scorer import Scorer
 from engine.state import EntityState
 from tests.engine.helpers import ScoreFromFeature
@@ -380,3 +381,324 @@ def test_the_same_stream_gives_the_same_alerts() -> None:
     first = alerts()
     assert {a["kind"] for a in first} == {"data_drift", "frozen_predictions", "label_drift"}
     assert first == alerts()
+
+
+# --- the batch path: the same alerts as event by event -------------------------------
+
+
+def monitored_events(n: int, seed: int) -> list[tuple[str, float, dict[str, float], float]]:
+    """(entity, ts, features, score): features that shift for the middle third, appear,
+    go missing and change order; scores that step up halfway; a tenth of the entities
+    frozen until the last sixth."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        number = rng.randrange(150)
+        entity = f"acct-{number}"
+        shifted = n // 3 <= i < 2 * n // 3
+        features = {
+            "amount": rng.gauss(2.0 if shifted else 0.0, 1.0),
+            "n_items": float(rng.randint(1, 4) + 3 * shifted),  # ties: fewer bins
+            "risk": rng.random(),
+        }
+        if rng.random() < 0.1:
+            features["rare"] = rng.random()
+        if rng.random() < 0.1:
+            del features["risk"]
+        if rng.random() < 0.2:
+            features = dict(reversed(features.items()))
+        if i > n // 2 and rng.random() < 0.05:  # past max_features
+            features[f"late-{rng.randrange(3)}"] = 1.0
+        if number < 15 and i < n * 5 // 6:
+            score = 0.95
+        elif i < n // 2:
+            score = rng.uniform(0.0, 0.4)
+        else:
+            score = rng.uniform(0.8, 1.0) if rng.random() < 0.2 else rng.uniform(0.2, 0.6)
+        events.append((entity, float(i), features, score))
+    return events
+
+
+BATCH_SETTINGS = MonitorSettings(
+    reference_size=200,
+    window_size=100,
+    check_every=20,
+    prediction_warmup=300,
+    detector_recent=50,
+    detector_cooldown=100,
+    frozen_k=3,
+    max_features=4,
+)
+
+
+def raised_event_by_event(events, settings: MonitorSettings) -> list[tuple[int, object]]:
+    monitors, states = Monitors(settings), {}
+    raised = []
+    for position, (entity, ts, features, score) in enumerate(events):
+        state = states.setdefault(entity, EntityState())
+        alerts = monitors.observe_event(
+            entity_id=entity,
+            ts=ts,
+            features=features,
+            score=score,
+            state=state,
+            n_entities=len(states),
+        )
+        raised += [(position, a) for a in alerts]
+    return raised
+
+
+def raised_in_batches(events, settings: MonitorSettings, seed: int) -> list[tuple[int, object]]:
+    rng = random.Random(seed)
+    monitors, states = Monitors(settings), {}
+    raised, start = [], 0
+    while start < len(events):
+        size = rng.choice([1, 2, 3, 4, 5, 17, 64, 300])
+        for entity, ts, features, score in events[start : start + size]:
+            state = states.setdefault(entity, EntityState())
+            monitors.queue_event(
+                entity_id=entity,
+                ts=ts,
+                features=features,
+                score=score,
+                state=state,
+                n_entities=len(states),
+            )
+        raised += monitors.take_raised()
+        start += size
+    return raised
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_events_queued_in_batches_raise_the_alerts_of_event_by_event(seed) -> None:
+    events = monitored_events(3000, seed)
+    expected = raised_event_by_event(events, BATCH_SETTINGS)
+    assert {(a.kind, a.detail.get("signal", a.detail.get("scope"))) for _, a in expected} == {
+        ("data_drift", None),
+        ("prediction_drift", "mean_score"),
+        ("prediction_drift", "share_above_threshold"),
+        ("frozen_predictions", "entity"),
+        ("frozen_predictions", "global"),
+    }
+    assert len({p for p, a in expected if a.kind == "data_drift"}) < sum(
+        a.kind == "data_drift" for _, a in expected
+    )  # some events raise several, whose order is checked too
+    assert raised_in_batches(events, BATCH_SETTINGS, seed) == expected
+
+
+def test_observe_event_takes_what_was_queued_first() -> None:
+    events = monitored_events(1000, 4)
+    expected = [a for _, a in raised_event_by_event(events, BATCH_SETTINGS)]
+    monitors, states, alerts = Monitors(BATCH_SETTINGS), {}, []
+    for i, (entity, ts, features, score) in enumerate(events):
+        state = states.setdefault(entity, EntityState())
+        kwargs = dict(entity_id=entity, ts=ts, features=features, score=score, state=state)
+        if i % 10 == 9:
+            alerts += monitors.observe_event(**kwargs, n_entities=len(states))
+        else:
+            monitors.queue_event(**kwargs, n_entities=len(states))
+    assert alerts + monitors.take_alerts() == expected and monitors.take_alerts() == []
+
+
+def test_events_queued_one_at_a_time_raise_the_alerts_of_observe_event() -> None:
+    events = monitored_events(3000, 6)
+    expected = [a for _, a in raised_event_by_event(events, BATCH_SETTINGS)]
+    assert {a.kind for a in expected} == {"data_drift", "prediction_drift", "frozen_predictions"}
+    monitors, states, alerts = Monitors(BATCH_SETTINGS), {}, []
+    for entity, ts, features, score in events:
+        state = states.setdefault(entity, EntityState())
+        monitors.queue_event(
+            entity_id=entity,
+            ts=ts,
+            features=features,
+            score=score,
+            state=state,
+            n_entities=len(states),
+        )
+        alerts += monitors.take_alerts()
+    assert alerts == expected
+
+
+def test_a_scorer_raises_the_same_alerts_in_batches_as_event_by_event() -> None:
+    events = [
+        Event(f"e-{i}", entity, ts, {**features, "s": score})
+        for i, (entity, ts, features, score) in enumerate(monitored_events(2000, 5))
+    ]
+
+    def alerts(batch: int) -> list:
+        scorer = Scorer(model=ScoreFromFeature(), monitors=Monitors(BATCH_SETTINGS))
+        for start in range(0, len(events), batch):
+            scorer.process_events(events[start : start + batch])
+        return scorer.take_alerts()
+
+    one_by_one = alerts(1)
+    assert {a.kind for a in one_by_one} == {"data_drift", "prediction_drift", "frozen_predictions"}
+    assert alerts(97) == one_by_one
+
+
+@pytest.mark.parametrize(
+    ("reference_size", "window_size", "check_every", "warmup"),
+    [(10, 5, 1, 0), (10, 5, 7, 3), (30, 20, 8, 0), (4, 25, 10, 2), (200, 100, 20, 50)],
+)
+def test_distribution_drift_update_many_equals_update_at_every_check(
+    reference_size, window_size, check_every, warmup
+) -> None:
+    rng = random.Random(window_size)
+    values = [rng.gauss(0.0 if i < 600 else 1.0, 1.0) for i in range(1200)]
+    values += [float(rng.randint(0, 3)) for _ in range(300)]  # ties
+    settings = dict(
+        reference_size=reference_size,
+        window_size=window_size,
+        check_every=check_every,
+        warmup=warmup,
+    )
+    one, many = DistributionDrift(**settings), DistributionDrift(**settings)
+    expected = []
+    for i, x in enumerate(values):
+        level = one.update(x)
+        if level is not None:
+            expected.append((i + 1, level, one.psi, list(one.recent)))
+    checks, start = [], 0
+    while start < len(values):
+        stop = start + rng.randint(1, 60)
+        while start < min(stop, len(values)):
+            start, level = many.update_many(values[:stop], start)
+            if level is not None:
+                checks.append((start, level, many.psi, list(many.recent)))
+    assert checks == expected and many.n_seen == one.n_seen == len(values)
+    assert list(many.reference) == list(one.reference)
+
+
+@pytest.mark.parametrize(
+    ("detector", "warmup", "cooldown"),
+    [("adwin", 0, 0), ("adwin", 0, 300), ("adwin", 700, 50), ("page_hinkley", 100, 20)],
+)
+def test_stream_drift_update_many_equals_update(detector, warmup, cooldown) -> None:
+    rng = random.Random(cooldown)
+    values = [rng.gauss(0.3 * (i // 800), 0.5) for i in range(6000)]
+    settings = dict(detector=detector, recent=100, cooldown=cooldown, warmup=warmup)
+    one, many = StreamDrift(**settings), StreamDrift(**settings)
+    expected = [(i + 1, d) for i, x in enumerate(values) if (d := one.update(x)) is not None]
+    assert len(expected) >= 3
+    detections, start = [], 0
+    while start < len(values):
+        stop = start + rng.randint(1, 500)
+        while start < min(stop, len(values)):
+            start, detail = many.update_many(values[:stop], start)
+            if detail is not None:
+                detections.append((start, detail))
+    assert detections == expected and many.n_seen == one.n_seen
+
+
+def test_bin_of_is_numpys_searchsorted_right() -> None:
+    from engine.monitors._kernels import bin_of
+
+    rng = np.random.default_rng(3)
+    for edges in (
+        np.array([]),
+        np.array([1.0]),
+        np.unique(rng.integers(0, 5, 8).astype(float)),
+        np.sort(rng.normal(size=9)),
+        np.array([-np.inf, 0.0, np.inf]),
+        np.array([0.0, 1.0, np.nan]),
+    ):
+        values = np.concatenate(
+            [rng.normal(size=50), edges, [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0]]
+        )
+        expected = np.searchsorted(edges, values, side="right")
+        assert [bin_of(edges, x) for x in values] == expected.tolist()
+
+
+def test_psi_windows_count_what_they_hold() -> None:
+    d = DistributionDrift(reference_size=300, window_size=100, check_every=7)
+    rng = random.Random(9)
+    for i in range(2000):
+        d.update(rng.gauss(i / 1000, 1.0))
+        if i % 37 == 0:
+            recent = d.recent  # (also flushes)
+            edges = d._reference_bins[0] if d._reference_bins is not None else None
+            if edges is not None:
+                bins = np.searchsorted(edges, recent, side="right")
+                counts = np.bincount(bins, minlength=len(edges) + 1)
+                assert d._recent_counts.tolist() == counts.tolist()
+
+
+def test_warm_up_reports_seconds() -> None:
+    from engine.monitors import warm_up
+
+    assert 0.0 <= warm_up() < 60.0
+
+
+def adwin_streams() -> list[tuple[list[float], dict]]:
+    """Streams with steps, bursts and random walks, under River's and other settings."""
+    streams = []
+    for seed in range(8):
+        rng = random.Random(seed)
+        n = 6000
+        values = [
+            [rng.gauss(0.3 * (i // 700), 0.5) for i in range(n)],
+            [float(rng.random() < (0.1 if (i // 1500) % 2 else 0.4)) for i in range(n)],
+            list(np.cumsum([rng.gauss(0, 1) for _ in range(n)])),
+            [rng.expovariate(1.0) ** 3 * 1e6 for _ in range(n)],
+        ][seed % 4]
+        params = {
+            "delta": rng.choice([0.5, 0.05, 0.002, 1e-6]),
+            "clock": rng.choice([1, 4, 32]),
+            "max_buckets": rng.choice([2, 5, 9]),
+            "min_window_length": rng.choice([1, 5, 20]),
+            "grace_period": rng.choice([0, 10, 100]),
+        }
+        streams.append((values, params))
+    return streams
+
+
+@pytest.mark.parametrize(("values", "params"), adwin_streams())
+def test_adwin_is_rivers_at_every_step(values, params) -> None:
+    from river import drift
+
+    rivers, ours, unread = drift.ADWIN(**params), ADWIN(**params), ADWIN(**params)
+    detections = []
+    for i, x in enumerate(values):
+        rivers.update(x)
+        ours.update(x)
+        unread.update(x)  # its window is never read: values wait until ADWIN looks
+        assert ours.drift_detected == unread.drift_detected == rivers.drift_detected
+        detections.append(rivers.drift_detected)
+        if i % 7 == 0 or rivers.drift_detected:
+            assert (ours.width, ours.total, ours.variance, ours.n_detections) == (
+                rivers.width,
+                rivers.total,
+                rivers.variance,
+                rivers.n_detections,
+            )
+            assert ours.estimation == rivers.estimation
+    assert sum(detections) >= 1 or params["delta"] < 0.01
+
+
+@pytest.mark.parametrize(("values", "params"), adwin_streams()[:4])
+def test_adwin_update_many_equals_update(values, params) -> None:
+    one, many = ADWIN(**params), ADWIN(**params)
+    expected = []
+    for i, x in enumerate(values):
+        one.update(x)
+        if one.drift_detected:
+            expected.append(i + 1)
+    rng = random.Random(len(expected))
+    array, detections, start = np.array(values), [], 0
+    while start < len(values):
+        if rng.random() < 0.3:  # some values one by one, between the calls
+            many.update(values[start])
+            start += 1
+            if many.drift_detected:
+                detections.append(start)
+            continue
+        start = many.update_many(array[: start + rng.randint(1, 400)], start)
+        if many.drift_detected:
+            detections.append(start)
+    assert detections == expected
+    assert (many.width, many.total, many.variance) == (one.width, one.total, one.variance)
+
+
+def test_adwin_refuses_a_single_bucket_per_level() -> None:
+    with pytest.raises(ValueError, match="max_buckets"):
+        ADWIN(max_buckets=1)
