@@ -255,6 +255,9 @@ class EntityState:
         n = len(self.decisions) - len(kept)
         if not n:
             return 0
+        if len(self.decisions_json) != len(self.decisions):  # changed by hand: anew
+            self.decisions_json = [None] * len(self.decisions)
+            self.decisions_array = None
         if kept == list(range(n, len(self.decisions))):  # the oldest go, as usual
             if self.decisions_array is not None:
                 self.decisions_array.drop_first(n)

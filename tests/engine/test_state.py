@@ -206,3 +206,19 @@ def test_forgetting_decisions_out_of_position_order_keeps_the_rest_in_order() ->
     assert state.decision_at(3) is None and state.decision_at(9) is not None
     assert state.to_json() == orjson.dumps(state.snapshot())
     assert state.forget_decisions(before=0) == 0
+
+
+def test_a_restored_state_forgets_decisions_and_encodes_as_before() -> None:
+    import orjson
+
+    memory = Memory()
+    state = EntityState()
+    for position in range(5):
+        state.remember_decision(
+            position, (0.5, False, "below_threshold", 0, None, None, ()), memory
+        )
+    restored = EntityState.from_json(state.to_json())  # as a worker reads it after a restart
+    assert restored.forget_decisions(before=3) == 3
+    restored.remember_decision(5, (0.7, True, "rise", 1, 0.5, 0.2, ()), memory)
+    assert [p for p, _ in restored.decisions] == [3, 4, 5]
+    assert restored.to_json() == orjson.dumps(restored.snapshot())
