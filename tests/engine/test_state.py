@@ -144,7 +144,7 @@ def test_to_json_is_the_snapshot_encoded(
 operations = st.lists(
     st.tuples(
         st.sampled_from(
-            ["event", "late_event", "label", "decision", "age_out", "forget", "to_json"]
+            ["event", "late_event", "label", "decision", "age_out", "forget", "restore", "to_json"]
         ),
         st.floats(min_value=0.0, max_value=50.0),
     ),
@@ -185,6 +185,8 @@ def test_to_json_kept_up_to_date_between_calls_equals_encoding_anew(
             n_remembered = len(state.decisions)
             assert state.forget_decisions(before=before) == n_remembered - len(kept)
             assert state.decisions == kept
+        elif kind == "restore":  # read back, as after a restart or a rebalance
+            state = EntityState.from_json(state.to_json())
         else:  # what the worker does once per batch
             assert state.to_json() == orjson.dumps(state.snapshot())
     assert state.to_json() == orjson.dumps(state.snapshot())
