@@ -1,11 +1,12 @@
-"""Start-up, cold and warm: the model's kernels, and the worker's first decision.
+"""Start-up, cold and warm: the engine's kernels, and the worker's first decision.
 
 *Cold* is an empty Numba cache (``NUMBA_CACHE_DIR`` a fresh folder): every kernel is
 compiled. *Warm* is the same folder again, as the cold start left it: the kernels are
 loaded from it. Each run does both, in that order, with a folder of its own:
 
 - **kernels**: a fresh Python process imports the engine and calls
-  :func:`engine.models.warm_up` (what the worker does before it consumes);
+  :func:`engine.models.warm_up`, then :func:`engine.monitors.warm_up` (what the worker
+  does before it consumes);
 - **worker**: ``vigil worker`` started against the local broker with 200 events waiting
   on its input topic; from the process's start to the first decision in the decisions
   topic (Faust's start, the group join, the kernels, the first batch).
@@ -53,9 +54,11 @@ KERNELS = """
 import json, time
 began = time.perf_counter()
 from engine.models import warm_up
+from engine.monitors import warm_up as warm_up_monitors
 imported = time.perf_counter() - began
 seconds = warm_up()
-print(json.dumps({"import_s": imported, "warm_up_s": seconds}))
+monitors = warm_up_monitors()
+print(json.dumps({"import_s": imported, "warm_up_s": seconds, "monitors_warm_up_s": monitors}))
 """
 
 
@@ -109,16 +112,24 @@ def worker_start(broker: BrokerInfo, cache: Path, workdir: Path) -> dict[str, fl
         worker.stop()
         consumer.close()
         delete_topics(settings, name)  # on a cluster of one's own, too
-    found = re.search(r"model kernels ready in ([\d.]+) s", log_path.read_text(errors="replace"))
-    return {"first_decision_s": first, "kernels_s": float(found.group(1)) if found else None}
+    log = log_path.read_text(errors="replace")
+    model = re.search(r"model kernels ready in ([\d.]+) s", log)
+    monitors = re.search(r"monitor kernels ready in ([\d.]+) s", log)
+    return {
+        "first_decision_s": first,
+        "kernels_s": float(model.group(1)) if model else None,
+        "monitor_kernels_s": float(monitors.group(1)) if monitors else None,
+    }
 
 
 def markdown(report: dict[str, Any]) -> str:
     rows = []
     labels = {
         "import_s": "import the engine (fresh process)",
-        "warm_up_s": "compile or load the kernels (`warm_up`)",
-        "kernels_s": "the worker's own kernels step (from its log)",
+        "warm_up_s": "compile or load the model's kernels (`engine.models.warm_up`)",
+        "monitors_warm_up_s": "the monitors' kernels (`engine.monitors.warm_up`)",
+        "kernels_s": "the worker's model kernels step (from its log)",
+        "monitor_kernels_s": "the worker's monitor kernels step (from its log)",
         "first_decision_s": "worker process start to first decision",
     }
     for key, label in labels.items():
@@ -166,7 +177,14 @@ def main(argv: list[str] | None = None) -> int:
         described = broker.describe()
     summary: dict[str, dict[str, Any]] = {"cold": {}, "warm": {}}
     for mode in summary:
-        for key in ("import_s", "warm_up_s", "kernels_s", "first_decision_s"):
+        for key in (
+            "import_s",
+            "warm_up_s",
+            "monitors_warm_up_s",
+            "kernels_s",
+            "monitor_kernels_s",
+            "first_decision_s",
+        ):
             values = [r[key] for r in runs if r["mode"] == mode and r.get(key) is not None]
             if values:
                 summary[mode][key] = spread(values)
