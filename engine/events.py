@@ -313,6 +313,15 @@ def parse_event(obj: dict[str, Any], *, key: bytes | None = None) -> Event:
     event_id = obj.get("event_id")
     if type(event_id) is not str or not event_id:  # else the checks below, which say why
         event_id = _require_str(obj, "event_id")
+    entity_id, ts = _entity_and_ts(obj, key)
+    features = _parse_features(obj.get("features", _MISSING))
+    return Event(event_id, entity_id, ts, features)
+
+
+def _entity_and_ts(obj: dict[str, Any], key: bytes | None) -> tuple[str, float]:
+    """The ``entity_id`` (which ``key``, when given, must be) and ``ts`` of an event or a
+    label. The usual values are taken as they are; others go to the checks that say what
+    is wrong with them."""
     entity_id = obj.get("entity_id")
     if type(entity_id) is not str or not entity_id:
         entity_id = _require_str(obj, "entity_id")
@@ -321,8 +330,7 @@ def parse_event(obj: dict[str, Any], *, key: bytes | None = None) -> Event:
     ts = obj.get("ts")
     if type(ts) is not float or not 0.0 <= ts <= MAX_TS:  # NaN and infinities fail the range
         ts = _parse_ts(obj, "ts")
-    features = _parse_features(obj.get("features", _MISSING))
-    return Event(event_id, entity_id, ts, features)
+    return entity_id, ts
 
 
 def parse_label(obj: dict[str, Any], *, key: bytes | None = None) -> Label:
@@ -331,16 +339,7 @@ def parse_label(obj: dict[str, Any], *, key: bytes | None = None) -> Label:
     >>> parse_label({"entity_id": "a", "ts": "2024-11-23T09:00:00Z", "label": True})
     Label(entity_id='a', ts=1732352400.0, label=1, reported_ts=None)
     """
-    # As in parse_event: the usual values are taken as they are, others are checked by the
-    # functions that say what is wrong with them.
-    entity_id = obj.get("entity_id")
-    if type(entity_id) is not str or not entity_id:
-        entity_id = _require_str(obj, "entity_id")
-    if key is not None:
-        _check_key(key, entity_id)
-    ts = obj.get("ts")
-    if type(ts) is not float or not 0.0 <= ts <= MAX_TS:
-        ts = _parse_ts(obj, "ts")
+    entity_id, ts = _entity_and_ts(obj, key)
     value = obj.get("label", _MISSING)
     if type(value) is int and (value == 0 or value == 1):
         label = value
