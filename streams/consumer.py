@@ -128,12 +128,23 @@ class ReliableConsumer(faust_aiokafka.Consumer):
                     confirmed[tp] = offset
         return done
 
-    def confirmed(self, tp: TP) -> int | None:
-        """The last offset of ``tp`` this consumer committed and the broker accepted.
+    async def perform_seek(self) -> None:
+        """Faust's seek to the committed offsets, which are also the confirmed ones now."""
+        await super().perform_seek()
+        confirmed = self._confirmed
+        for tp in self.assignment():
+            offset = self._committed_offset.get(tp)
+            if offset is not None and offset > confirmed.get(tp, -1):
+                confirmed[tp] = offset
 
-        Inputs below it are never fetched again by this group (committed offsets only
-        move forward), so what they left behind for a replay may be forgotten. Unlike
-        Faust's own committed offset, which it moves even when a commit fails, this is
-        only moved by commits the broker accepted; ``None`` before the first.
+    def confirmed(self, tp: TP) -> int | None:
+        """The group's committed offset of ``tp`` as the broker holds it, as last known.
+
+        Read from the broker at each assignment, then moved by the commits of this
+        consumer that the broker accepted. Inputs below it are never fetched again by
+        this group (committed offsets only move forward), so what they left behind for a
+        replay may be forgotten. Unlike Faust's own committed offset, which it moves even
+        when a commit fails, this is only moved by accepted commits; ``None`` before the
+        first (or while the group has committed nothing, or only offset 0).
         """
         return self._confirmed.get(tp)

@@ -42,6 +42,11 @@ Invariants
   first commit at the first offset handed over (:func:`streams.consumer.committable_run`);
   it never passes an unacknowledged offset, even when batches are acknowledged out of
   order.
+- **Bounded replay.** Before a fetch is handed over, each of its partitions must be
+  less than ``max_uncommitted`` offsets (two commit intervals) past its confirmed
+  commit, the last one the broker accepted; otherwise the loop waits for the outputs in
+  flight and commits first. Commits lag behind a fast loop on a busy machine; this
+  bounds what a crash replays to ``max_uncommitted`` plus one batch per partition.
 - **Rebalance.** While Faust's flow control is suspended (a rebalance or a table
   recovery), no batch is handed over: the partition is sought back to the batch's first
   offset and fetched again once the flow resumes. A batch fetched in an older consumer
@@ -54,8 +59,11 @@ Invariants
   acknowledged, and the final commit covers them.
 
 At least once: a crash between the outputs and the commit replays the uncommitted
-inputs; the worker's entity states keep the last applied position and the last
-decisions, so a replayed input is not applied twice and gets the same decision again.
+inputs (bounded, above); the worker's entity states keep the last applied position and
+the decisions of inputs not yet committed (at most the last
+:attr:`engine.state.Memory.max_decisions` of each), so a replayed input is not applied
+twice and gets the same decision again while its entity has no more inputs than that in
+the replayed span.
 """
 
 from __future__ import annotations
@@ -147,6 +155,13 @@ class BatchConsumer(ReliableConsumer):
     heals: int = 0
     #: Batches whose outputs failed to be produced (left unacknowledged).
     failed_batches: int = 0
+    #: Times the fetch loop waited for a commit before handing a batch over, because a
+    #: partition was ``max_uncommitted`` offsets or more past its confirmed commit.
+    commit_waits: int = 0
+    #: How far a partition may be handed over past its confirmed commit (in offsets)
+    #: before the fetch loop waits for a commit; ``None``: no limit. Two commit intervals
+    #: (``2 * broker_commit_every``) unless set. It bounds what a crash replays.
+    max_uncommitted: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._expected: dict[TP, int] = {}
@@ -157,6 +172,8 @@ class BatchConsumer(ReliableConsumer):
         self._handing_over = asyncio.Lock()
         self._committing: asyncio.Future | None = None
         super().__init__(*args, **kwargs)
+        if self.max_uncommitted is None and self._commit_every:
+            self.max_uncommitted = 2 * self._commit_every
 
     # --- seeks, rebalances, stop --------------------------------------------------------
 
@@ -248,7 +265,8 @@ class BatchConsumer(ReliableConsumer):
                     for tp, batch in records.items():
                         await self._fetch_again(tp, batch[0].offset)
                     continue
-                generation = app.consumer_generation_id
+                generation = app.consumer_generation_id  # a rebalance meanwhile: stale
+                await self._commit_if_too_far(records)
                 groups: dict[int, list[tuple[TP, list[Any]]]] = {}
                 for tp, batch in records.items():
                     if active is not None and tp not in active | self._buffered_partitions:
@@ -400,6 +418,35 @@ class BatchConsumer(ReliableConsumer):
                 new += 1
         self._n_acked += new
         return new
+
+    def uncommitted(self, tp: TP) -> int:
+        """How many offsets of ``tp`` were handed over past its confirmed commit.
+
+        Before the first confirmed commit, counted from the first offset handed over.
+        """
+        base = self.confirmed(tp)
+        if base is None:
+            base = self._first_handed.get(tp)
+        expected = self._expected.get(tp)
+        return 0 if base is None or expected is None else max(0, expected - base)
+
+    async def _commit_if_too_far(self, tps: Iterable[TP]) -> None:
+        """Wait for the outputs in flight and commit, if a partition of ``tps`` is
+        ``max_uncommitted`` offsets or more past its confirmed commit.
+
+        What a crash replays is what was handed over past the commit; this keeps it under
+        ``max_uncommitted`` plus one batch per partition, however far commits lag behind
+        a fast fetch loop (a backlog on a busy machine).
+        """
+        limit = self.max_uncommitted
+        if limit is None or not any(self.uncommitted(tp) >= limit for tp in tps):
+            return
+        self.commit_waits += 1
+        await self.outputs_done()
+        try:
+            await self.commit()
+        except Exception as exc:  # the commit loop retries; the fetch loop goes on
+            self.log.warning("commit failed (the next one retries): %r", exc)
 
     def _start_commit(self) -> None:
         if self._committing is None or self._committing.done():

@@ -55,4 +55,7 @@ def test_kill_9_during_the_stream_loses_nothing_and_states_equal_the_oracle(
     # Duplicates are expected (at least once); they are identical while the entity's state
     # still remembers the decision (its last Memory.max_decisions).
     assert outcome.differing_duplicates == 0
+    # What each crash replays is bounded: per partition, what was handed over past the
+    # last accepted commit, under two commit intervals plus one batch (streams/ingest.py).
+    assert outcome.duplicates <= KILLS * settings.partitions * 3 * settings.batch_max
     assert outcome.mismatched == [], f"{len(outcome.mismatched)} entities differ from the oracle"
