@@ -251,21 +251,33 @@ class EntityState:
         >>> state.forget_decisions(before=6), [p for p, _ in state.decisions]
         (2, [8])
         """
-        kept = [i for i, (position, _) in enumerate(self.decisions) if position >= before]
-        n = len(self.decisions) - len(kept)
-        if not n:
+        decisions = self.decisions
+        n = 0  # the oldest go, as usual: inputs are applied in position order
+        for position, _ in decisions:
+            if position >= before:
+                break
+            n += 1
+        in_order = True
+        for position, _ in decisions[n + 1 :]:
+            if position < before:
+                in_order = False
+                break
+        if in_order and not n:
             return 0
-        if len(self.decisions_json) != len(self.decisions):  # changed by hand: anew
-            self.decisions_json = [None] * len(self.decisions)
+        if len(self.decisions_json) != len(decisions):  # changed by hand: anew
+            self.decisions_json = [None] * len(decisions)
             self.decisions_array = None
-        if kept == list(range(n, len(self.decisions))):  # the oldest go, as usual
+        if in_order:
             if self.decisions_array is not None:
                 self.decisions_array.drop_first(n)
-        else:
-            self.decisions_array = None  # encoded anew when next needed
-        self.decisions = [self.decisions[i] for i in kept]
+            del decisions[:n]
+            del self.decisions_json[:n]
+            return n
+        kept = [i for i, (position, _) in enumerate(decisions) if position >= before]
+        self.decisions_array = None  # encoded anew when next needed
+        self.decisions = [decisions[i] for i in kept]
         self.decisions_json = [self.decisions_json[i] for i in kept]
-        return n
+        return len(decisions) - len(kept)
 
     def decision_at(self, position: int | None) -> tuple[Any, ...] | None:
         """The fields of the decision given at ``position``, if still remembered."""
@@ -411,4 +423,12 @@ def _decision_snapshot(position: int, fields: tuple[Any, ...]) -> list[Any]:
 
 
 def _decision_json(position: int, fields: tuple[Any, ...]) -> bytes:
-    return orjson.dumps(_decision_snapshot(position, fields))
+    """:func:`_decision_snapshot` as JSON, without building it: orjson writes tuples as
+    arrays and hands each named tuple (a FeatureContribution) to ``default``.
+
+    >>> from engine.events import FeatureContribution
+    >>> fields = (0.9, True, "first_seen", 1, None, None, (FeatureContribution("a", 2.0, 0.5),))
+    >>> _decision_json(7, fields) == orjson.dumps(_decision_snapshot(7, fields))
+    True
+    """
+    return orjson.dumps((position, fields), default=tuple)
