@@ -5,6 +5,11 @@ its whole input produced before it starts, so what is measured is how fast it dr
 
 - ``worker``: the real ``vigil worker`` (:class:`streams.clients.WorkerProcess`), one
   decision per event (``--workers 2``: two worker processes in one group);
+- ``worker_labels``: the same worker, with labels among its input: about
+  ``--label-rate`` of the events are followed by a label of their entity on the labels
+  topic, interleaved with the events in the simulator's order (as replay sees them), so
+  that it resolves pending samples and learns while it scores (``worker``'s model, never
+  given a label, learns nothing);
 - ``baseline``: a bare aiokafka loop (``benchmarks._kafka_peers baseline``): per record
   ``orjson.loads``, a sum of the features, ``orjson.dumps``, ``send`` with ``acks=all``,
   futures gathered per batch, then a commit;
@@ -60,7 +65,7 @@ import time
 import uuid
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +73,7 @@ import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from benchmarks._kafka_peers import aiokafka_options
-from engine.simulate import synthetic_stream
+from engine.simulate import merge_by_time, synthetic_stream
 from streams.brokers import BrokerInfo, BrokerUnavailable, kafka_broker
 from streams.clients import WorkerProcess, terminate
 from streams.local_kafka import DEFAULT_KAFKA_VERSION, cache_dir, die_with_parent
@@ -76,12 +81,16 @@ from streams.settings import Settings
 from streams.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parent.parent
-VARIANTS = ("worker", "baseline", "faust_plain", "floor")
+VARIANTS = ("worker", "worker_labels", "baseline", "faust_plain", "floor")
+#: The variants that run the worker itself.
+WORKER_VARIANTS = ("worker", "worker_labels")
 PERF_CLASS = "org.apache.kafka.tools.ProducerPerformance"
 #: Events produced and decided before a latency measurement, so that start-up is left out.
 WARM_UP_EVENTS = 200
 
 Payload = tuple[bytes, bytes]
+#: A record to produce: topic, key, value.
+Record = tuple[str, bytes, bytes]
 
 
 # --- options --------------------------------------------------------------------------
@@ -114,6 +123,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "commit (Faust's way in an agent; default), or direct (force=True)",
     )
     parser.add_argument("--entities", type=int, default=2000, help="entities (default 2000)")
+    parser.add_argument(
+        "--label-rate",
+        type=float,
+        default=0.1,
+        help="worker_labels: share of events followed by a label (default 0.1)",
+    )
     parser.add_argument(
         "--features", type=int, default=3, help="features per event (the simulator's 3)"
     )
@@ -234,16 +249,54 @@ def make_events(
     >>> list(orjson.loads(make_events(1, entities=1, seed=0, features=1)[0][1])["features"])
     ['amount']
     """
+    events, _ = _synthetic(n, entities=entities, seed=seed, prefix=prefix, features=features)
+    return [(e["entity_id"].encode(), orjson.dumps(e)) for e in events]
+
+
+def make_labelled(
+    n: int, *, entities: int, seed: int, label_rate: float, prefix: str = "e-", features: int = 3
+) -> list[tuple[str, bytes, bytes]]:
+    """The events of :func:`make_events` and their labels in one stream: (kind, key, value).
+
+    ``kind`` is ``"event"`` or ``"label"``. About ``label_rate`` of the events are followed
+    by a label of their entity, placed where the simulator reports it: the order in which
+    replay sees them (:func:`engine.simulate.merge_by_time`). The events are those of
+    :func:`make_events` with the same arguments.
+
+    Examples
+    --------
+    >>> stream = make_labelled(50, entities=5, seed=0, label_rate=0.5)
+    >>> events = [(k, v) for kind, k, v in stream if kind == "event"]
+    >>> events == make_events(50, entities=5, seed=0)
+    True
+    >>> 10 < len(stream) - len(events) < 40
+    True
+    """
+    events, labels = _synthetic(
+        n, entities=entities, seed=seed, prefix=prefix, features=features, label_rate=label_rate
+    )
+    return [
+        (kind, item["entity_id"].encode(), orjson.dumps(item))
+        for kind, item in merge_by_time(events, labels)
+    ]
+
+
+def _synthetic(
+    n: int, *, entities: int, seed: int, prefix: str, features: int, label_rate: float = 0.1
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The simulator's events (with ``features`` features each) and labels."""
     if features < 1:
         raise ValueError(f"features: at least 1, got {features}")
-    events, _ = synthetic_stream(n_entities=entities, n_events=n, seed=seed, event_id_prefix=prefix)
+    events, labels = synthetic_stream(
+        n_entities=entities, n_events=n, seed=seed, event_id_prefix=prefix, label_rate=label_rate
+    )
     rng = random.Random(seed)
     for event in events:
         kept = dict(list(event["features"].items())[:features])
         for k in range(3, features):
             kept[f"x{k}"] = round(rng.gauss(0.0, 1.0), 3)
         event["features"] = kept
-    return [(e["entity_id"].encode(), orjson.dumps(e)) for e in events]
+    return events, labels
 
 
 def produce_input(settings: Settings, topic: str, payloads: list[Payload]) -> float:
@@ -251,10 +304,16 @@ def produce_input(settings: Settings, topic: str, payloads: list[Payload]) -> fl
 
     aiokafka with large batches pre-produces about 3.5× faster than kafka-python here.
     """
-    return asyncio.run(_produce(settings, topic, payloads))
+    return asyncio.run(_produce(settings, [(topic, key, value) for key, value in payloads]))
 
 
-async def _produce(settings: Settings, topic: str, payloads: list[Payload]) -> float:
+def produce_records(settings: Settings, records: list[Record]) -> float:
+    """Produce ``records`` (each to its own topic) in order, as :func:`produce_input`;
+    records/s."""
+    return asyncio.run(_produce(settings, records))
+
+
+async def _produce(settings: Settings, records: list[Record]) -> float:
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
@@ -268,12 +327,12 @@ async def _produce(settings: Settings, topic: str, payloads: list[Payload]) -> f
     await producer.start()
     try:
         began = time.perf_counter()
-        futures = [await producer.send(topic, value, key=key) for key, value in payloads]
+        futures = [await producer.send(topic, value, key=key) for topic, key, value in records]
         await asyncio.gather(*futures)
         seconds = time.perf_counter() - began
     finally:
         await producer.stop()
-    return len(payloads) / seconds
+    return len(records) / seconds
 
 
 def output_count(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> int:
@@ -367,19 +426,25 @@ async def _read_back(settings: Settings, topic: str, timeout: float) -> list[tup
 def tally_outputs(
     settings: Settings, topic: str, expected: set[str], started_at: float
 ) -> dict[str, Any]:
-    """Read ``topic`` to its end: outputs per event, lost, duplicates, events/s, start-up.
+    """Read ``topic`` to its end: outputs per event, lost, duplicates, events/s, start-up,
+    and the outputs that act (``action`` true: the worker's model has learned enough to
+    cross the threshold; the peers' outputs have no ``action``).
 
     ``started_at`` is the wall-clock time (s) at which the variant's process started.
     """
     records = read_back(settings, topic)
     seen: Counter[str] = Counter()
     stamps: list[int] = []
+    actions = 0
     for timestamp, value in records:
-        seen[orjson.loads(value)["event_id"]] += 1
+        output = orjson.loads(value)
+        seen[output["event_id"]] += 1
+        actions += output.get("action") is True
         stamps.append(timestamp)
     decided = expected & set(seen)
     result: dict[str, Any] = {
         "outputs": len(records),
+        "actions": actions,
         "lost": len(expected) - len(decided),
         "duplicates": sum(seen[e] - 1 for e in decided),
         "unexpected": len(set(seen) - expected),
@@ -448,6 +513,8 @@ class Context:
     workdir: Path
     payloads: list[Payload]
     stamp: str
+    #: The events with their labels (:func:`make_labelled`), for ``worker_labels``.
+    labelled: list[tuple[str, bytes, bytes]] = field(default_factory=list)
 
 
 def start_consumers(
@@ -455,7 +522,7 @@ def start_consumers(
 ) -> list[WorkerProcess | PeerProcess]:
     """Start ``variant``'s process(es) on ``settings``' topics."""
     logs = ctx.workdir / "logs"
-    if variant == "worker":
+    if variant in WORKER_VARIANTS:
         workers = []
         for i in range(ctx.args.workers):
             own = replace(settings, data_dir=settings.data_dir / f"w{i}")
@@ -493,7 +560,15 @@ def run_consumer_variant(ctx: Context, variant: str, rep: int) -> dict[str, Any]
     payloads = ctx.payloads[:n]
     result: dict[str, Any] = {"variant": variant, "run": rep, "events": n, "phases_s": clock.laps}
     clock.lap("topics")
-    result["input_produce_events_per_s"] = produce_input(settings, settings.events_topic, payloads)
+    if variant == "worker_labels":
+        topics = {"event": settings.events_topic, "label": settings.labels_topic}
+        stream = [(topics[kind], key, value) for kind, key, value in ctx.labelled]
+        result["labels"] = len(stream) - n
+        result["input_produce_events_per_s"] = produce_records(settings, stream)
+    else:
+        result["input_produce_events_per_s"] = produce_input(
+            settings, settings.events_topic, payloads
+        )
     expected = {orjson.loads(value)["event_id"] for _, value in payloads}
     timeout = ctx.args.timeout or 90.0 + n / 1000.0
     clock.lap("produce")
@@ -724,6 +799,12 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     summary["lost"] = sum(r.get("lost", 0) for r in runs)
     summary["duplicates"] = sum(r.get("duplicates", 0) for r in runs)
     summary["events"] = sorted({r["events"] for r in runs})
+    labels = sorted({r["labels"] for r in runs if "labels" in r})
+    if labels:
+        summary["labels"] = labels
+    actions = [r["actions"] for r in ok if "actions" in r]
+    if actions:
+        summary["actions"] = spread(actions)
     return summary
 
 
@@ -805,6 +886,18 @@ def markdown(report: dict[str, Any]) -> str:
     for variant in report["skipped"]:
         lines.append(f"| {variant} | – | skipped | – | – | – | – | – | – |")
     lines += [f"\n{variant} skipped: {why}" for variant, why in report["skipped"].items()]
+    labelled = summary.get("worker_labels", {})
+    if labelled.get("labels"):
+        lines += [
+            "",
+            f"worker_labels: the worker with {'/'.join(f'{n:,}' for n in labelled['labels'])} "
+            f"labels among its input ({config.get('label_rate', '?')} of the events, "
+            "interleaved with them as the simulator reports them); it resolves pending "
+            f"samples and learns from them, and acted on {_actions(labelled)} decisions "
+            f"(median). `worker` gets no label, so its model learns nothing (it acted on "
+            f"{_actions(summary.get('worker', {}))}); baseline and faust_plain read the "
+            "events only.",
+        ]
     inputs = summary.get("worker", {}).get("input_produce_events_per_s")
     if inputs:
         lines += [
@@ -831,6 +924,11 @@ def markdown(report: dict[str, Any]) -> str:
     for r in failures:
         lines.append(f"\nFAILED: {r.get('variant', 'latency')} run {r.get('run', '')}: {r['why']}")
     return "\n".join(lines) + "\n"
+
+
+def _actions(summary: dict[str, Any]) -> str:
+    actions = summary.get("actions")
+    return "–" if actions is None else f"{actions['median']:,.0f}"
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -979,6 +1077,14 @@ def main(argv: list[str] | None = None) -> int:
             with kafka_broker() as broker:
                 print(f"kafka broker: {broker.describe()}", flush=True)
                 ctx = Context(broker, args, workdir, payloads, stamp)
+                if "worker_labels" in args.variants:
+                    ctx.labelled = make_labelled(
+                        args.events,
+                        entities=args.entities,
+                        label_rate=args.label_rate,
+                        features=args.features,
+                        seed=args.seed,
+                    )
                 report = run_all(ctx)
         except BrokerUnavailable as exc:
             print(f"bench_kafka: no Kafka broker: {exc}", file=sys.stderr)
