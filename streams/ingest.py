@@ -42,6 +42,14 @@ Invariants
   first commit at the first offset handed over (:func:`streams.consumer.committable_run`);
   it never passes an unacknowledged offset, even when batches are acknowledged out of
   order.
+- **Time order across topics.** The merge by timestamp spans fetches: a partition's
+  records are handed over only up to the newest timestamp the partitions of the same
+  number of the other registered topics have reached, while those still have records
+  to come (their broker high watermark is past what was handed over); the rest is
+  fetched again later. So in a backlog, labels do not overtake the events they are
+  about (fetched in bulk ahead of them, they would find nothing to learn), nor events
+  the labels before them. A partition that hands nothing over waits at most
+  ``time_sync_timeout`` seconds for the others; then its records go as they are.
 - **Bounded replay.** Before a fetch is handed over, each of its partitions must be
   less than ``max_uncommitted`` offsets (two commit intervals) past its confirmed
   commit, the last one the broker accepted; otherwise the loop waits for the outputs in
@@ -72,6 +80,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, ClassVar
@@ -158,6 +167,13 @@ class BatchConsumer(ReliableConsumer):
     #: Times the fetch loop waited for a commit before handing a batch over, because a
     #: partition was ``max_uncommitted`` offsets or more past its confirmed commit.
     commit_waits: int = 0
+    #: Times a partition's records were held back, to be fetched again, because a
+    #: partition of the same number of another input topic had older records to come.
+    time_holds: int = 0
+    #: Seconds a partition waits at most for the others to reach its records' timestamps.
+    time_sync_timeout: float = 5.0
+    #: Records a partition holds at most while it waits; the rest is fetched again later.
+    max_held: int = 10_000
     #: How far a partition may be handed over past its confirmed commit (in offsets)
     #: before the fetch loop waits for a commit; ``None``: no limit. Two commit intervals
     #: (``2 * broker_commit_every``) unless set. It bounds what a crash replays.
@@ -171,6 +187,9 @@ class BatchConsumer(ReliableConsumer):
         self._in_flight: set[asyncio.Future] = set()
         self._handing_over = asyncio.Lock()
         self._committing: asyncio.Future | None = None
+        self._handed_timestamp: dict[TP, int] = {}  # of the last record handed over
+        self._held: dict[TP, list[Any]] = {}  # checked, kept back for the time order
+        self._held_since: dict[TP, float] = {}  # when a partition last handed anything
         super().__init__(*args, **kwargs)
         if self.max_uncommitted is None and self._commit_every:
             self.max_uncommitted = 2 * self._commit_every
@@ -191,6 +210,7 @@ class BatchConsumer(ReliableConsumer):
         """
         await super().perform_seek()
         self._sought.update(self.assignment())
+        self._held.clear()
         self._expected.clear()
         self._expected.update(
             {tp: offset for tp, offset in self._read_offset.items() if offset is not None}
@@ -213,7 +233,14 @@ class BatchConsumer(ReliableConsumer):
         return committed if committed is not None else self._first_handed.get(tp)
 
     async def seek(self, partition: TP, offset: int) -> None:
-        """Seek ``partition`` to ``offset``, which is then the next offset it expects."""
+        """Seek ``partition`` to ``offset``, which is then the next offset it expects.
+
+        Records held back for the time order are dropped, and fetched again: the seek goes
+        to the first of them if it is below ``offset``.
+        """
+        held = self._held.pop(partition, None)
+        if held and held[0].offset < offset:
+            offset = held[0].offset
         await super().seek(partition, offset)
         self._expected[partition] = offset
 
@@ -230,6 +257,9 @@ class BatchConsumer(ReliableConsumer):
             self._expected.pop(tp, None)
             self._first_handed.pop(tp, None)
             self._refetched.pop(tp, None)
+            self._handed_timestamp.pop(tp, None)
+            self._held.pop(tp, None)
+            self._held_since.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     async def on_stop(self) -> None:
@@ -258,7 +288,7 @@ class BatchConsumer(ReliableConsumer):
             while not (consumer_should_stop() or fetcher_should_stop()):
                 await self._heal_held_partitions()
                 records, active = await self._wait_next_records(1.0)
-                if not records or self.should_stop:
+                if self.should_stop or not (records or self._held):
                     continue
                 if not self.flow_active:
                     # What was fetched while the flow was stopped is fetched again later.
@@ -267,7 +297,7 @@ class BatchConsumer(ReliableConsumer):
                     continue
                 generation = app.consumer_generation_id  # a rebalance meanwhile: stale
                 await self._commit_if_too_far(records)
-                groups: dict[int, list[tuple[TP, list[Any]]]] = {}
+                groups: dict[int, tuple[BatchHandler, list[tuple[TP, list[Any]]]]] = {}
                 for tp, batch in records.items():
                     if active is not None and tp not in active | self._buffered_partitions:
                         continue  # paused meanwhile: fetched again when it resumes
@@ -275,12 +305,14 @@ class BatchConsumer(ReliableConsumer):
                     if handler is None:
                         await self._deliver_each(tp, batch, generation)
                     else:
-                        groups.setdefault(id(handler), []).append((tp, batch))
-                for group in groups.values():
+                        groups.setdefault(id(handler), (handler, []))[1].append((tp, batch))
+                for tp in self._held:  # records held for the time order may go now
+                    handler = handlers[tp.topic]
+                    groups.setdefault(id(handler), (handler, []))
+                for handler, group in groups.values():
                     if app.consumer_generation_id != generation:
                         self.stale_batches += 1
                         break
-                    handler = handlers[group[0][0].topic]
                     # Shielded: a stop (SIGTERM) cancels the fetch loop, not a batch half
                     # produced; on_stop waits for it through the lock.
                     await asyncio.shield(self._hand_over(group, handler, generation))
@@ -321,6 +353,7 @@ class BatchConsumer(ReliableConsumer):
                 return
             checked = [(tp, await self._check(tp, batch)) for tp, batch in group]
             checked = [(tp, fresh) for tp, fresh in checked if fresh]
+            checked = await self._in_time_order(checked, handler)
             if not checked:
                 return
             now = time.monotonic()
@@ -382,6 +415,91 @@ class BatchConsumer(ReliableConsumer):
             await self._add_gap(tp, first_missing, last_missing)
         return fresh
 
+    async def _in_time_order(
+        self, checked: list[tuple[TP, list[Any]]], handler: BatchHandler
+    ) -> list[tuple[TP, list[Any]]]:
+        """What may go now of ``checked`` and of the records held before: in time order with
+        the handler's other topics.
+
+        A partition's records go up to the frontier of its number: the lowest, over the
+        assigned partitions of that number of the topics that share ``handler``, of the
+        newest timestamp each reached (fetched, else handed over), or no limit for a
+        partition with nothing more to come. The rest is held for a later fetch (at most
+        ``max_held`` records a partition; beyond, fetched again), unless the partition has
+        handed nothing over for ``time_sync_timeout`` seconds.
+        """
+        topics = [t for t, h in self.transport.batch_handlers.items() if h is handler]
+        if len(topics) < 2:
+            return checked
+        pending = {tp: self._held.pop(tp) for tp in list(self._held) if tp.topic in topics}
+        for tp, fresh in checked:
+            pending[tp] = [*pending.get(tp, ()), *fresh]
+        assigned = self.assignment()
+        frontiers = {
+            number: min(
+                (
+                    self._frontier(tp, pending.get(tp))
+                    for tp in (TP(topic, number) for topic in topics)
+                    if tp in assigned
+                ),
+                default=math.inf,
+            )
+            for number in {tp.partition for tp in pending}
+        }
+        ready: list[tuple[TP, list[Any]]] = []
+        now = time.monotonic()
+        for tp, records in pending.items():
+            frontier = frontiers[tp.partition]
+            cut = len(records)
+            if _timestamp(records[-1]) > frontier:
+                cut = next(i for i, r in enumerate(records) if _timestamp(r) > frontier)
+                if not cut and now - self._held_since.get(tp, now) > self.time_sync_timeout:
+                    self.log.warning(
+                        "%r: waited %.0f s for the other input topics to reach timestamp %d;"
+                        " going on without them",
+                        tp,
+                        self.time_sync_timeout,
+                        _timestamp(records[0]),
+                    )
+                    cut = len(records)
+            if cut:
+                ready.append((tp, records[:cut]))
+                self._handed_timestamp[tp] = _timestamp(records[cut - 1])
+            if cut == len(records):
+                self._held_since.pop(tp, None)
+            elif cut:  # it moves on: it waits from now
+                self._held_since[tp] = now
+            else:
+                self._held_since.setdefault(tp, now)
+            if cut < len(records):
+                self.time_holds += 1
+                held = records[cut:]
+                if len(held) > self.max_held:
+                    await self._fetch_again(tp, held[self.max_held].offset)
+                    held = held[: self.max_held]
+                    self._read_offset[tp] = held[-1].offset
+                self._held[tp] = held
+        return ready
+
+    def _frontier(self, tp: TP, pending: list[Any] | None) -> float:
+        """The newest timestamp ``tp`` reached, or infinity if it has no more records now."""
+        if self._records_to_come(tp) == 0:
+            return math.inf
+        if pending:
+            return _timestamp(pending[-1])
+        return self._handed_timestamp.get(tp, -math.inf)
+
+    def _records_to_come(self, tp: TP) -> int | None:
+        """Records of ``tp`` on the broker past what the fetcher handed out (None: unknown)."""
+        try:
+            consumer = self._thread._ensure_consumer()
+            state = consumer._subscription.subscription.assignment.state_value(tp)
+            if state is None or state.highwater is None or not state.has_valid_position:
+                return None
+            return max(0, state.highwater - state.position)
+        except Exception:  # not assigned, not started: unknown
+            return None
+
     async def _acknowledge_when_produced(
         self, offsets: dict[TP, list[int]], futures: Sequence[Awaitable[Any]]
     ) -> None:
@@ -427,7 +545,8 @@ class BatchConsumer(ReliableConsumer):
         base = self.confirmed(tp)
         if base is None:
             base = self._first_handed.get(tp)
-        expected = self._expected.get(tp)
+        held = self._held.get(tp)
+        expected = held[0].offset if held else self._expected.get(tp)
         return 0 if base is None or expected is None else max(0, expected - base)
 
     async def _commit_if_too_far(self, tps: Iterable[TP]) -> None:

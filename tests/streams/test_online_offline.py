@@ -10,7 +10,7 @@ import orjson
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from engine.simulate import synthetic_stream
+from engine.simulate import merge_by_time, synthetic_stream
 from streams.brokers import BrokerInfo
 from streams.clients import WorkerProcess, make_producer, read_topics
 from streams.process import build_scorer
@@ -106,3 +106,65 @@ def test_kafka_and_replay_make_the_same_decisions(kafka: BrokerInfo, tmp_path: P
     assert [by_id[d["event_id"]] for d in offline] == offline
     assert any(d["action"] for d in offline[split:]), "the labels must have taught the model"
     assert len({d["reason"] for d in offline}) >= 3
+
+
+def test_a_backlog_of_events_and_labels_is_learned_in_time_order_as_replay_does(
+    kafka: BrokerInfo, tmp_path: Path
+) -> None:
+    """All the input is there before the worker starts. Fetched in bulk, a topic would run
+    ahead of the other (the labels, a few, in the first fetches; the events, many, in
+    later ones), and labels applied before their events teach nothing; the worker hands
+    each partition over only as far as the other topic's partition has reached in time,
+    so it learns as replay does."""
+    run = uuid.uuid4().hex[:8]
+    settings = Settings(
+        bootstrap_servers=kafka.bootstrap_servers,
+        partitions=1,  # one partition: labels are learned in one order, online as offline
+        group_id=f"backlog-{run}",
+        data_dir=tmp_path / "data",
+        action_threshold=0.6,
+        metrics_port=0,
+        batch_max=200,
+    ).with_topic_prefix(f"backlog-{run}.")
+    events, labels = synthetic_stream(n_entities=40, n_events=2000, seed=17, label_rate=0.3)
+    stream = merge_by_time(events, labels)
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    topics = {"event": settings.events_topic, "label": settings.labels_topic}
+    start_ms = int(time.time() * 1000)
+    for i, (kind, item) in enumerate(stream):  # Kafka timestamps in the stream's order
+        key, value = item["entity_id"].encode(), orjson.dumps(item)
+        producer.send(topics[kind], key=key, value=value, timestamp_ms=start_ms + i)
+    producer.flush()
+    producer.close()
+
+    with WorkerProcess(settings, log_path=tmp_path / "worker.log") as worker:
+        records = read_topics(
+            settings,
+            [settings.decisions_topic],
+            until=lambda r: len(r[settings.decisions_topic]) >= len(events),
+            timeout=120,
+        )
+        assert worker.alive, worker.log_tail()
+    online = [orjson.loads(r.value) for r in records[settings.decisions_topic]]
+
+    events_path, labels_path = tmp_path / "events.jsonl", tmp_path / "labels.jsonl"
+    events_path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    labels_path.write_bytes(b"".join(orjson.dumps(lb) + b"\n" for lb in labels))
+    replay_files(
+        events_path=events_path,
+        labels_path=labels_path,
+        out_dir=tmp_path / "out",
+        scorer=build_scorer(settings),
+        max_message_bytes=settings.max_message_bytes,
+        progress=False,
+    )
+    offline = [
+        orjson.loads(x) for x in (tmp_path / "out" / "decisions.jsonl").read_bytes().splitlines()
+    ]
+
+    by_id = {d["event_id"]: d for d in online}
+    assert len(online) == len(events) == len(by_id)
+    # An untaught model scores 0.5; here the labels teach it from the first minutes on.
+    assert sum(d["score"] != 0.5 for d in offline) > 0.9 * len(offline)
+    assert [by_id[d["event_id"]] for d in offline] == offline
