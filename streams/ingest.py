@@ -562,10 +562,12 @@ class BatchConsumer(ReliableConsumer):
             return
         self.commit_waits += 1
         await self.outputs_done()
-        try:
-            await self.commit()
-        except Exception as exc:  # the commit loop retries; the fetch loop goes on
-            self.log.warning("commit failed (the next one retries): %r", exc)
+        self._start_commit()
+        if self._committing is not None:
+            # Bounded, as outputs_done is: a commit that hangs must not stop the fetch loop.
+            done, _ = await asyncio.wait([self._committing], timeout=30.0)
+            if not done:
+                self.log.warning("a commit has not finished in 30 s; fetching goes on")
 
     def _start_commit(self) -> None:
         if self._committing is None or self._committing.done():
