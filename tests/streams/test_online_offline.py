@@ -41,6 +41,25 @@ def wait_until_consumed(settings: Settings, topic: str, timeout: float = 60.0) -
     raise AssertionError(f"the worker did not consume {topic} within {timeout} s")
 
 
+def replayed_decisions(
+    settings: Settings, events: list[dict], labels: list[dict], tmp_path: Path
+) -> list[dict]:
+    """The decisions ``vigil replay`` gives for ``events`` and ``labels`` (the oracle)."""
+    events_path, labels_path = tmp_path / "events.jsonl", tmp_path / "labels.jsonl"
+    events_path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    labels_path.write_bytes(b"".join(orjson.dumps(lb) + b"\n" for lb in labels))
+    replay_files(
+        events_path=events_path,
+        labels_path=labels_path,
+        out_dir=tmp_path / "out",
+        scorer=build_scorer(settings),
+        max_message_bytes=settings.max_message_bytes,
+        progress=False,
+    )
+    out = (tmp_path / "out" / "decisions.jsonl").read_bytes()
+    return [orjson.loads(line) for line in out.splitlines()]
+
+
 def test_kafka_and_replay_make_the_same_decisions(kafka: BrokerInfo, tmp_path: Path) -> None:
     run = uuid.uuid4().hex[:8]
     settings = Settings(
@@ -86,20 +105,7 @@ def test_kafka_and_replay_make_the_same_decisions(kafka: BrokerInfo, tmp_path: P
         assert worker.alive, worker.log_tail()
     producer.close()
 
-    events_path, labels_path = tmp_path / "events.jsonl", tmp_path / "labels.jsonl"
-    events_path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
-    labels_path.write_bytes(b"".join(orjson.dumps(lb) + b"\n" for lb in labels))
-    replay_files(
-        events_path=events_path,
-        labels_path=labels_path,
-        out_dir=tmp_path / "out",
-        scorer=build_scorer(settings),
-        max_message_bytes=settings.max_message_bytes,
-        progress=False,
-    )
-    offline = [
-        orjson.loads(x) for x in (tmp_path / "out" / "decisions.jsonl").read_bytes().splitlines()
-    ]
+    offline = replayed_decisions(settings, events, labels, tmp_path)
 
     by_id = {d["event_id"]: d for d in online}
     assert len(online) == len(events) == len(by_id)
@@ -148,20 +154,7 @@ def test_a_backlog_of_events_and_labels_is_learned_in_time_order_as_replay_does(
         assert worker.alive, worker.log_tail()
     online = [orjson.loads(r.value) for r in records[settings.decisions_topic]]
 
-    events_path, labels_path = tmp_path / "events.jsonl", tmp_path / "labels.jsonl"
-    events_path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
-    labels_path.write_bytes(b"".join(orjson.dumps(lb) + b"\n" for lb in labels))
-    replay_files(
-        events_path=events_path,
-        labels_path=labels_path,
-        out_dir=tmp_path / "out",
-        scorer=build_scorer(settings),
-        max_message_bytes=settings.max_message_bytes,
-        progress=False,
-    )
-    offline = [
-        orjson.loads(x) for x in (tmp_path / "out" / "decisions.jsonl").read_bytes().splitlines()
-    ]
+    offline = replayed_decisions(settings, events, labels, tmp_path)
 
     by_id = {d["event_id"]: d for d in online}
     assert len(online) == len(events) == len(by_id)
