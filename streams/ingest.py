@@ -46,10 +46,11 @@ Invariants
   records are handed over only up to the newest timestamp the partitions of the same
   number of the other registered topics have reached, while those still have records
   to come (their broker high watermark is past what was handed over); the rest is
-  fetched again later. So in a backlog, labels do not overtake the events they are
-  about (fetched in bulk ahead of them, they would find nothing to learn), nor events
-  the labels before them. A partition that hands nothing over waits at most
-  ``time_sync_timeout`` seconds for the others; then its records go as they are.
+  held for a later fetch (beyond ``max_held`` records, fetched again). So in a backlog,
+  labels do not overtake the events they are about (fetched in bulk ahead of them,
+  they would find nothing to learn), nor events the labels before them. A partition
+  that hands nothing over waits at most ``time_sync_timeout`` seconds for the others;
+  then its records go as they are.
 - **Bounded replay.** Before a fetch is handed over, each of its partitions must be
   less than ``max_uncommitted`` offsets (two commit intervals) past its confirmed
   commit, the last one the broker accepted; otherwise the loop waits for the outputs in
@@ -167,8 +168,8 @@ class BatchConsumer(ReliableConsumer):
     #: Times the fetch loop waited for a commit before handing a batch over, because a
     #: partition was ``max_uncommitted`` offsets or more past its confirmed commit.
     commit_waits: int = 0
-    #: Times a partition's records were held back, to be fetched again, because a
-    #: partition of the same number of another input topic had older records to come.
+    #: Times a partition's records were held back for a later fetch, because a partition
+    #: of the same number of another input topic had older records to come.
     time_holds: int = 0
     #: Seconds a partition waits at most for the others to reach its records' timestamps.
     time_sync_timeout: float = 5.0
@@ -189,7 +190,7 @@ class BatchConsumer(ReliableConsumer):
         self._committing: asyncio.Future | None = None
         self._handed_timestamp: dict[TP, int] = {}  # of the last record handed over
         self._held: dict[TP, list[Any]] = {}  # checked, kept back for the time order
-        self._held_since: dict[TP, float] = {}  # when a partition last handed anything
+        self._waiting_since: dict[TP, float] = {}  # for the time order, per partition
         super().__init__(*args, **kwargs)
         if self.max_uncommitted is None and self._commit_every:
             self.max_uncommitted = 2 * self._commit_every
@@ -259,7 +260,7 @@ class BatchConsumer(ReliableConsumer):
             self._refetched.pop(tp, None)
             self._handed_timestamp.pop(tp, None)
             self._held.pop(tp, None)
-            self._held_since.pop(tp, None)
+            self._waiting_since.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     async def on_stop(self) -> None:
@@ -453,7 +454,7 @@ class BatchConsumer(ReliableConsumer):
             cut = len(records)
             if _timestamp(records[-1]) > frontier:
                 cut = next(i for i, r in enumerate(records) if _timestamp(r) > frontier)
-                if not cut and now - self._held_since.get(tp, now) > self.time_sync_timeout:
+                if not cut and now - self._waiting_since.get(tp, now) > self.time_sync_timeout:
                     self.log.warning(
                         "%r: waited %.0f s for the other input topics to reach timestamp %d;"
                         " going on without them",
@@ -466,11 +467,11 @@ class BatchConsumer(ReliableConsumer):
                 ready.append((tp, records[:cut]))
                 self._handed_timestamp[tp] = _timestamp(records[cut - 1])
             if cut == len(records):
-                self._held_since.pop(tp, None)
+                self._waiting_since.pop(tp, None)
             elif cut:  # it moves on: it waits from now
-                self._held_since[tp] = now
+                self._waiting_since[tp] = now
             else:
-                self._held_since.setdefault(tp, now)
+                self._waiting_since.setdefault(tp, now)
             if cut < len(records):
                 self.time_holds += 1
                 held = records[cut:]
