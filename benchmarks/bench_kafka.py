@@ -1070,22 +1070,24 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
         workdir = Path(tmp)
         (workdir / "logs").mkdir()
-        payloads = make_events(
-            args.events, entities=args.entities, features=args.features, seed=args.seed
-        )
+        labelled: list[tuple[str, bytes, bytes]] = []
+        if "worker_labels" in args.variants:  # the same events, with their labels
+            labelled = make_labelled(
+                args.events,
+                entities=args.entities,
+                label_rate=args.label_rate,
+                features=args.features,
+                seed=args.seed,
+            )
+            payloads = [(key, value) for kind, key, value in labelled if kind == "event"]
+        else:
+            payloads = make_events(
+                args.events, entities=args.entities, features=args.features, seed=args.seed
+            )
         try:
             with kafka_broker() as broker:
                 print(f"kafka broker: {broker.describe()}", flush=True)
-                ctx = Context(broker, args, workdir, payloads, stamp)
-                if "worker_labels" in args.variants:
-                    ctx.labelled = make_labelled(
-                        args.events,
-                        entities=args.entities,
-                        label_rate=args.label_rate,
-                        features=args.features,
-                        seed=args.seed,
-                    )
-                report = run_all(ctx)
+                report = run_all(Context(broker, args, workdir, payloads, stamp, labelled))
         except BrokerUnavailable as exc:
             print(f"bench_kafka: no Kafka broker: {exc}", file=sys.stderr)
             return 3
