@@ -149,7 +149,12 @@ def create_app(
             last_offsets[(record.topic, record.partition)] = record.offset or 0
         return futures
 
-    consume_batches(app, [settings.events_topic, settings.labels_topic], score)
+    consume_batches(
+        app,
+        [settings.events_topic, settings.labels_topic],
+        score,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(app: faust.App, revoked: set[TP], **kwargs: object) -> None:

@@ -64,6 +64,11 @@ Invariants
   come again after it, and be scored twice). When
   partitions are revoked, the batch in progress and the acknowledgements in flight
   finish, and the offsets are committed, before Faust's own revocation runs.
+- **Fetch wait.** A fetch waits at the broker at most ``VIGIL_FETCH_MAX_WAIT_MS``
+  (50 ms; Faust fixes 1,500): aiokafka keeps one fetch in flight per broker, and one
+  sent while a long batch is handed over leaves out the partitions still holding
+  records, so it may ask only for partitions with nothing new and be held the whole
+  wait while events queue (:class:`BatchConsumerThread`).
 - **Stop.** On SIGTERM the batch in progress finishes, its outputs are awaited and
   acknowledged, and the final commit covers them.
 
@@ -93,7 +98,13 @@ from faust.types import TP
 from streams.consumer import ReliableConsumer
 from streams.process import InputRecord
 
-__all__ = ["BatchConsumer", "BatchHandler", "BatchTransport", "consume_batches"]
+__all__ = [
+    "BatchConsumer",
+    "BatchConsumerThread",
+    "BatchHandler",
+    "BatchTransport",
+    "consume_batches",
+]
 
 #: Processes one fetch's records, in order, and returns the futures of the records it
 #: produced; the records are acknowledged when they are all done.
@@ -194,6 +205,9 @@ class BatchConsumer(ReliableConsumer):
         super().__init__(*args, **kwargs)
         if self.max_uncommitted is None and self._commit_every:
             self.max_uncommitted = 2 * self._commit_every
+
+    def _new_consumer_thread(self) -> BatchConsumerThread:
+        return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     # --- seeks, rebalances, stop --------------------------------------------------------
 
@@ -586,25 +600,56 @@ class BatchConsumer(ReliableConsumer):
                     await self.seek(tp, committed)
 
 
+class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, whose consumer's fetches wait at the broker at
+    most the transport's ``fetch_max_wait_ms`` (Faust fixes 1,500 ms).
+
+    aiokafka keeps one fetch in flight per broker, and leaves out of it the partitions
+    whose records are still waiting to be handed over. When handing a batch over takes
+    longer than aiokafka's prefetch backoff (0.1 s), the fetch it sends meanwhile asks only
+    for the other partitions, often the labels' with nothing new, and the broker holds it
+    for the whole wait: the events fetched next waited behind it.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait = getattr(transport, "fetch_max_wait_ms", None)
+        if wait is not None:
+            # Read by AIOKafkaConsumer.start(), which builds its fetcher with it.
+            consumer._fetch_max_wait_ms = int(wait)
+        return consumer
+
+
 class BatchTransport(faust_aiokafka.Transport):
     """Faust's aiokafka transport with :class:`BatchConsumer`; holds the batch handlers."""
 
     Consumer: ClassVar[type] = BatchConsumer
+    #: Longest a fetch waits at the broker (ms); ``None`` keeps Faust's 1,500.
+    fetch_max_wait_ms: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_handlers: dict[str, BatchHandler] = {}
 
 
-def consume_batches(app: faust.App, topics: Sequence[str], handler: BatchHandler) -> None:
+def consume_batches(
+    app: faust.App,
+    topics: Sequence[str],
+    handler: BatchHandler,
+    *,
+    fetch_max_wait_ms: int | None = None,
+) -> None:
     """Subscribe ``app`` to ``topics`` and hand their batches to ``handler``.
 
     Call before the app starts. The topics join the app's subscription (its consumer
     group and rebalances) like an agent's, but their records reach ``handler`` a
-    partition's batch at a time instead of an agent's stream.
+    partition's batch at a time instead of an agent's stream. ``fetch_max_wait_ms``: see
+    :class:`BatchConsumerThread`.
     """
     if not isinstance(app.transport, BatchTransport):
         app.transport = BatchTransport(app.conf.broker_consumer, app)
+    if fetch_max_wait_ms is not None:
+        app.transport.fetch_max_wait_ms = fetch_max_wait_ms
     for name in topics:
         app.topics.add(app.topic(name, key_type=bytes, value_type=bytes))
         app.transport.batch_handlers[name] = handler
