@@ -54,11 +54,12 @@ def build_batches(producer: Any, records: Iterable[Record]) -> list[Any]:
 class BatchSender:
     """Hands record batches to an aiokafka producer in order per partition, in the background.
 
-    While a partition's batch waits for its turn (the one before it has not left yet),
-    the records of later calls for that partition join it, up to the producer's batch
-    size: under load a round trip then carries what many input batches made instead of
-    one input batch's records, so acknowledgements (and the commits that wait for them)
-    keep up. A batch takes no more records once handed over.
+    A partition's last batch takes the records of later calls for that partition until
+    it is full or the producer builds it into a request (``append`` then refuses them,
+    as it does for aiokafka's own ``send``): while it waits behind the batches before
+    it, and while it is queued in the producer. Under load a round trip then carries
+    what many input batches made instead of one input batch's records, so
+    acknowledgements (and the commits that wait for them) keep up.
 
     Parameters
     ----------
@@ -71,8 +72,8 @@ class BatchSender:
         # Per (topic, partition): the hand-over of its last batch, done when the producer
         # took it. The next batch of that partition is handed over after it.
         self._handed: dict[tuple[str, int], asyncio.Future] = {}
-        # Per (topic, partition): its batch still waiting for its turn, which later
-        # records may join.
+        # Per (topic, partition): its last batch, which later records join until it is
+        # full or built.
         self._open: dict[tuple[str, int], _OpenBatch] = {}
 
     def send(self, topic: str, partition: int, records: Iterable[Record]) -> list[asyncio.Future]:
@@ -87,7 +88,7 @@ class BatchSender:
         batch = self._open.get(where)
         for key, value in records:
             if batch is None or batch.builder.append(key=key, value=value, timestamp=None) is None:
-                # None open, or full: a new one (an empty one takes any record).
+                # None yet, or full, or built: a new one (an empty one takes any record).
                 batch = self._open[where] = self._start(topic, partition)
                 batch.builder.append(key=key, value=value, timestamp=None)
             if not delivered or delivered[-1] is not batch.delivered:
@@ -112,9 +113,7 @@ class BatchSender:
             # ones after it go on.
             with contextlib.suppress(Exception):
                 await asyncio.shield(previous)
-        where = (topic, partition)
-        if self._open.get(where) is batch:
-            del self._open[where]  # its turn: it takes no more records
+        # Still open: it takes records until the producer builds it (or it is full).
         return await self.producer.send_batch(batch.builder, topic, partition=partition)
 
 
@@ -129,4 +128,8 @@ class _OpenBatch:
 
 
 async def _delivery(handed: asyncio.Future) -> Any:
-    return await (await handed)
+    # Shielded: one caller cancelling its wait (a batch's acknowledgement, at shutdown)
+    # must not cancel the hand-over, or the producer's future, that other calls' records
+    # and the partition's later batches depend on.
+    sent = await asyncio.shield(handed)
+    return await asyncio.shield(sent)

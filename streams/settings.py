@@ -203,8 +203,10 @@ class Settings:
             raise SettingsError("VIGIL_MEMORY_WINDOW_SECONDS: must be positive")
         if self.batch_max < 1:
             raise SettingsError("VIGIL_BATCH_MAX: must be at least 1")
-        if self.fetch_max_wait_ms < 0:
-            raise SettingsError("VIGIL_FETCH_MAX_WAIT_MS: must not be negative")
+        if not 1 <= self.fetch_max_wait_ms <= 30_000:
+            # 0 would send the next fetch at once, again and again, while idle; a fetch
+            # must also return well within the clients' request timeout.
+            raise SettingsError("VIGIL_FETCH_MAX_WAIT_MS: must be within [1, 30000]")
         if self.max_message_bytes < 1:
             raise SettingsError("VIGIL_MAX_MESSAGE_BYTES: must be at least 1")
         topics = [

@@ -94,3 +94,61 @@ def test_records_fill_batches_and_one_larger_than_a_batch_gets_its_own() -> None
     assert asyncio.run(sizes([(b"k", b"x" * 60)] * 6)) == [2, 2, 2]
     assert asyncio.run(sizes([])) == []
     assert asyncio.run(sizes([(b"k", b"x"), (b"k", b"x" * 400), (b"k", b"x")])) == [1, 1, 1]
+
+
+def test_a_batch_handed_to_the_producer_takes_records_until_it_is_sent(kafka: BrokerInfo) -> None:
+    """The second of two full calls' batches, queued in the producer behind the first (one
+    request in flight per broker), still takes the next call's record."""
+    topic = f"output-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> tuple[bool, list[int], list[bytes], list[bytes]]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+        finally:
+            await admin.close()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka.bootstrap_servers, acks="all", max_batch_size=2_000
+        )
+        await producer.start()
+        handed: list[object] = []
+        send_batch = producer.send_batch
+
+        async def counting_send_batch(batch: object, topic: str, *, partition: int) -> object:
+            handed.append(batch)
+            return await send_batch(batch, topic, partition=partition)
+
+        producer.send_batch = counting_send_batch  # type: ignore[method-assign]
+        first = [f"a-{i}".encode() * 20 for i in range(30)]  # two batches, the second open
+        try:
+            sender = BatchSender(producer)
+            before = sender.send(topic, 1, [(b"k", v) for v in first])
+            for _ in range(1000):  # until the second batch is the producer's too
+                if len(handed) == len(before):
+                    break
+                await asyncio.sleep(0)
+            after = sender.send(topic, 1, [(b"k", b"late")])
+            joined = after == [before[-1]]
+            metadata = await asyncio.gather(*before, *after)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, 1)])
+            read: list[bytes] = []
+            while len(read) < len(first) + 1:
+                batch = await consumer.getmany(timeout_ms=5_000)
+                assert batch, "records missing"
+                read += [r.value for records in batch.values() for r in records]
+        finally:
+            await consumer.stop()
+        return joined, [m.offset for m in metadata], read, first
+
+    joined, offsets, read, first = asyncio.run(scenario())
+    assert joined  # the late record rode in the second batch, after it was handed over
+    assert len(set(offsets[:-1])) == 2 and offsets[-1] == offsets[-2]
+    assert read == [*first, b"late"]

@@ -42,6 +42,7 @@ def test_every_setting_round_trips_through_the_environment() -> None:
         ({"VIGIL_LOG_LEVEL": "loud"}, "unknown level"),
         ({"VIGIL_MODEL": "xgboost"}, "VIGIL_MODEL: expected numba or river"),
         ({"VIGIL_STATE_STORE": "redis"}, "VIGIL_STATE_STORE: expected rocksdb or memory"),
+        ({"VIGIL_FETCH_MAX_WAIT_MS": "0"}, r"VIGIL_FETCH_MAX_WAIT_MS: must be within \[1, 30000\]"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(env: dict, message: str) -> None:
