@@ -12,8 +12,8 @@ flight per broker: awaited in line, each hand-over waited for the previous batch
 trip, and the worker sat idle about 40 % of the time at full load. So
 :class:`BatchSender` hands batches over in the background, one partition's in the order
 they were made, and returns at once a future per batch, done when the broker
-acknowledged it. A batch waiting for its turn takes the records of later calls for its
-partition: at 5,300 events/s (half the worker's throughput) each input batch made its
+acknowledged it. A partition's last batch takes the records of later calls for that
+partition until it is full or the producer builds it into a request: at 5,300 events/s (half the worker's throughput) each input batch made its
 own small batches, acknowledgements fell a second and more behind the round trips, the
 commits with them, and the fetch loop stopped to wait for them (its bounded replay).
 
