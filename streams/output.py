@@ -13,9 +13,10 @@ trip, and the worker sat idle about 40 % of the time at full load. So
 :class:`BatchSender` hands batches over in the background, one partition's in the order
 they were made, and returns at once a future per batch, done when the broker
 acknowledged it. A partition's last batch takes the records of later calls for that
-partition until it is full or the producer builds it into a request: at 5,300 events/s (half the worker's throughput) each input batch made its
-own small batches, acknowledgements fell a second and more behind the round trips, the
-commits with them, and the fetch loop stopped to wait for them (its bounded replay).
+partition until it is full or the producer builds it into a request: before, at 5,300
+events/s (half the worker's throughput), each input batch made its own small batches,
+acknowledgements fell a second and more behind the round trips, the commits with them,
+and the fetch loop stopped to wait for them (its bounded replay).
 
 The producer still owns delivery: retries, ``acks=all``, ordering per partition.
 """
