@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["BatchSender", "build_batches"]
 
@@ -70,12 +70,9 @@ class BatchSender:
 
     def __init__(self, producer: Any) -> None:
         self.producer = producer
-        # Per (topic, partition): the hand-over of its last batch, done when the producer
-        # took it. The next batch of that partition is handed over after it.
-        self._handed: dict[tuple[str, int], asyncio.Future] = {}
         # Per (topic, partition): its last batch, which later records join until it is
-        # full or built.
-        self._open: dict[tuple[str, int], _OpenBatch] = {}
+        # full or built, and after whose hand-over the next batch is handed over.
+        self._last: dict[tuple[str, int], _Batch] = {}
 
     def send(self, topic: str, partition: int, records: Iterable[Record]) -> list[asyncio.Future]:
         """Produce ``records`` to ``topic``/``partition``; the futures of their batches.
@@ -86,28 +83,25 @@ class BatchSender:
         """
         where = (topic, partition)
         delivered: list[asyncio.Future] = []
-        batch = self._open.get(where)
+        batch = self._last.get(where)
         for key, value in records:
             if batch is None or batch.builder.append(key=key, value=value, timestamp=None) is None:
                 # None yet, or full, or built: a new one (an empty one takes any record).
-                batch = self._open[where] = self._start(topic, partition)
+                batch = self._last[where] = self._start(batch, topic, partition)
                 batch.builder.append(key=key, value=value, timestamp=None)
             if not delivered or delivered[-1] is not batch.delivered:
                 delivered.append(batch.delivered)
         return delivered
 
-    def _start(self, topic: str, partition: int) -> _OpenBatch:
-        """A new batch for ``topic``/``partition``, handed over after the one before it."""
-        where = (topic, partition)
-        batch = _OpenBatch(self.producer.create_batch())
-        previous = self._handed.get(where)
-        handed = asyncio.ensure_future(self._hand_over(previous, batch, topic, partition))
-        self._handed[where] = handed
-        batch.delivered = asyncio.ensure_future(_delivery(handed))
-        return batch
+    def _start(self, previous: _Batch | None, topic: str, partition: int) -> _Batch:
+        """A new batch for ``topic``/``partition``, handed over after ``previous``."""
+        builder = self.producer.create_batch()
+        after = None if previous is None else previous.handed
+        handed = asyncio.ensure_future(self._hand_over(after, builder, topic, partition))
+        return _Batch(builder, handed, asyncio.ensure_future(_delivery(handed)))
 
     async def _hand_over(
-        self, previous: asyncio.Future | None, batch: _OpenBatch, topic: str, partition: int
+        self, previous: asyncio.Future | None, builder: Any, topic: str, partition: int
     ) -> asyncio.Future:
         if previous is not None:
             # A failed batch is its own inputs' to replay (they stay unacknowledged); the
@@ -115,17 +109,16 @@ class BatchSender:
             with contextlib.suppress(Exception):
                 await asyncio.shield(previous)
         # Still open: it takes records until the producer builds it (or it is full).
-        return await self.producer.send_batch(batch.builder, topic, partition=partition)
+        return await self.producer.send_batch(builder, topic, partition=partition)
 
 
-class _OpenBatch:
-    """A record batch being built, and the future of its delivery."""
+class _Batch(NamedTuple):
+    """A partition's record batch: its builder, its hand-over (done when the producer took
+    it) and its delivery (done when the broker acknowledged it)."""
 
-    __slots__ = ("builder", "delivered")
-
-    def __init__(self, builder: Any) -> None:
-        self.builder = builder
-        self.delivered: Any = None  # set as soon as its hand-over is scheduled
+    builder: Any
+    handed: asyncio.Future
+    delivered: asyncio.Future
 
 
 async def _delivery(handed: asyncio.Future) -> Any:
