@@ -611,12 +611,11 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     for the whole wait: the events fetched next waited behind it.
     """
 
-    def _create_worker_consumer(self, transport: Any) -> Any:
+    def _create_worker_consumer(self, transport: BatchTransport) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        wait = getattr(transport, "fetch_max_wait_ms", None)
-        if wait is not None:
+        if transport.fetch_max_wait_ms is not None:
             # Read by AIOKafkaConsumer.start(), which builds its fetcher with it.
-            consumer._fetch_max_wait_ms = int(wait)
+            consumer._fetch_max_wait_ms = transport.fetch_max_wait_ms
         return consumer
 
 
