@@ -41,6 +41,23 @@ def wait_until_consumed(settings: Settings, topic: str, timeout: float = 60.0) -
     raise AssertionError(f"the worker did not consume {topic} within {timeout} s")
 
 
+def one_partition_settings(
+    kafka: BrokerInfo, tmp_path: Path, name: str, **overrides: int
+) -> Settings:
+    """A worker of its own on topics of its own, with one partition: labels are learned in
+    one order, online as offline."""
+    run = f"{name}-{uuid.uuid4().hex[:8]}"
+    return Settings(
+        bootstrap_servers=kafka.bootstrap_servers,
+        partitions=1,
+        group_id=run,
+        data_dir=tmp_path / "data",
+        action_threshold=0.6,
+        metrics_port=0,
+        **overrides,
+    ).with_topic_prefix(f"{run}.")
+
+
 def replayed_decisions(
     settings: Settings, events: list[dict], labels: list[dict], tmp_path: Path
 ) -> list[dict]:
@@ -61,15 +78,7 @@ def replayed_decisions(
 
 
 def test_kafka_and_replay_make_the_same_decisions(kafka: BrokerInfo, tmp_path: Path) -> None:
-    run = uuid.uuid4().hex[:8]
-    settings = Settings(
-        bootstrap_servers=kafka.bootstrap_servers,
-        partitions=1,  # one partition: labels are learned in one order, online as offline
-        group_id=f"same-{run}",
-        data_dir=tmp_path / "data",
-        action_threshold=0.6,
-        metrics_port=0,
-    ).with_topic_prefix(f"same-{run}.")
+    settings = one_partition_settings(kafka, tmp_path, "same")
     events, labels = synthetic_stream(n_entities=40, n_events=600, seed=13, label_rate=0.3)
     split = 300
     cut = events[split - 1]["ts"]
@@ -122,16 +131,7 @@ def test_a_backlog_of_events_and_labels_is_learned_in_time_order_as_replay_does(
     later ones), and labels applied before their events teach nothing; the worker hands
     each partition over only as far as the other topic's partition has reached in time,
     so it learns as replay does."""
-    run = uuid.uuid4().hex[:8]
-    settings = Settings(
-        bootstrap_servers=kafka.bootstrap_servers,
-        partitions=1,  # one partition: labels are learned in one order, online as offline
-        group_id=f"backlog-{run}",
-        data_dir=tmp_path / "data",
-        action_threshold=0.6,
-        metrics_port=0,
-        batch_max=200,
-    ).with_topic_prefix(f"backlog-{run}.")
+    settings = one_partition_settings(kafka, tmp_path, "backlog", batch_max=200)
     events, labels = synthetic_stream(n_entities=40, n_events=2000, seed=17, label_rate=0.3)
     stream = merge_by_time(events, labels)
     ensure_topics(settings)
