@@ -59,9 +59,12 @@ Invariants
 - **Rebalance.** While Faust's flow control is suspended (a rebalance or a table
   recovery), no batch is handed over: the partition is sought back to the batch's first
   offset and fetched again once the flow resumes. A batch fetched in an older consumer
-  generation is dropped; the new generation seeks to the committed offsets, and its
-  partitions are handed over only from that seek on (records fetched before it would
-  come again after it, and be scored twice). When
+  generation is dropped; the new generation seeks each input partition to its
+  committed offset, or to its log start when the group committed none (Faust alone
+  leaves those where the fetcher was, past what was dropped: they were never scored),
+  and its partitions are handed over only from that seek on (records fetched before it
+  would come again after it, and be scored twice). So every partition handed over has
+  an offset it expects, and no record dropped before the hand-over is taken past. When
   partitions are revoked, the batch in progress and the acknowledgements in flight
   finish, and the offsets are committed, before Faust's own revocation runs.
 - **Fetch wait.** A fetch waits at the broker at most ``VIGIL_FETCH_MAX_WAIT_MS``
@@ -170,6 +173,8 @@ class BatchConsumer(ReliableConsumer):
     stale_batches: int = 0
     #: Batches dropped because their partition's assignment had not been sought yet.
     unsought_batches: int = 0
+    #: Batches dropped (and sought back) because their partition was paused meanwhile.
+    paused_batches: int = 0
     #: Times a partition was sought back because a fetch started past the expected offset.
     refetches: int = 0
     #: Times a partition was fetched again because its commit stayed held.
@@ -219,17 +224,32 @@ class BatchConsumer(ReliableConsumer):
     async def perform_seek(self) -> None:
         """Faust's seek to the committed offsets, which ends each rebalance's recovery.
 
-        The assigned partitions are handed over from then on: a batch fetched before it
-        would be fetched and handed over again after it (a restarted worker's first
-        batch, scored twice).
+        Every assigned input partition is then sought where it must start: its committed
+        offset, or its log start when the group committed none (the offset reset is
+        "earliest"). Faust seeks only the committed ones; an uncommitted one would stay
+        where the fetcher is, past any records fetched and dropped before (held back for
+        the time order, fetched before this seek), and, with no offset to expect, take the
+        next fetch as its start: those records were never scored, and committed over.
+        The seeks are made in one step with no await between them and marking the
+        partitions sought, so that the fetch loop's own seeks cannot come in between.
+        From then on the partitions are handed over: a batch fetched before would be
+        fetched and handed over again after it (a restarted worker's first batch, scored
+        twice).
         """
         await super().perform_seek()
-        self._sought.update(self.assignment())
+        inputs = [tp for tp in self.assignment() if tp.topic in self.transport.batch_handlers]
+        starts = {tp: self._read_offset.get(tp) for tp in inputs}
+        uncommitted = [tp for tp, offset in starts.items() if offset is None]
+        if uncommitted:
+            starts.update(await self.earliest_offsets(*uncommitted))
+        assigned = self.assignment()  # again: the await above may have seen a rebalance
         self._held.clear()
+        self._refetched.clear()
         self._expected.clear()
-        self._expected.update(
-            {tp: offset for tp, offset in self._read_offset.items() if offset is not None}
-        )
+        for tp, offset in starts.items():
+            if tp in assigned:
+                await self.seek(tp, offset)  # synchronous: aiokafka's seek, no await inside
+        self._sought.update(assigned)
 
     async def _fetch_again(self, tp: TP, offset: int) -> None:
         """Seek ``tp`` back to ``offset``, a batch's first, if it is still assigned."""
@@ -315,7 +335,17 @@ class BatchConsumer(ReliableConsumer):
                 groups: dict[int, tuple[BatchHandler, list[tuple[TP, list[Any]]]]] = {}
                 for tp, batch in records.items():
                     if active is not None and tp not in active | self._buffered_partitions:
-                        continue  # paused meanwhile: fetched again when it resumes
+                        # Paused (aiokafka returns every buffered partition when Faust's set
+                        # of active ones empties during a fetch, as it does at the end of a
+                        # table recovery): sought back, and fetched again when it resumes.
+                        self.paused_batches += 1
+                        self.log.info(
+                            "%r: fetched from %d while paused; fetched again when it resumes",
+                            tp,
+                            batch[0].offset,
+                        )
+                        await self._fetch_again(tp, batch[0].offset)
+                        continue
                     handler = handlers.get(tp.topic)
                     if handler is None:
                         await self._deliver_each(tp, batch, generation)
@@ -393,13 +423,14 @@ class BatchConsumer(ReliableConsumer):
             await self._fetch_again(tp, batch[0].offset)
             return []
         if tp not in self._sought:
-            # Fetched before the seek that ends the recovery. That seek moves only the
-            # partitions with a committed offset past 0, so seek back here.
+            # Fetched before the seek that ends the recovery (perform_seek), which is still
+            # to come and seeks every input partition: fetched again from there.
             self.unsought_batches += 1
             self.log.info(
-                "%r: fetched before the end of recovery; again from %d later", tp, batch[0].offset
+                "%r: fetched from %d before the end of recovery; fetched again after it",
+                tp,
+                batch[0].offset,
             )
-            await self._fetch_again(tp, batch[0].offset)
             return []
         want = self._expected.get(tp)
         first = batch[0].offset

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Thread
 
@@ -136,13 +136,40 @@ class Outcome:
     dead_letters: int
     #: Entities whose last changelog state differs from the offline replay's (the oracle).
     mismatched: list[str]
+    #: Where the lost events are in the events topic: (partition, first, last) offset runs.
+    lost_offsets: list[tuple[int, int, int]] = field(default_factory=list)
 
     def line(self, name: str) -> str:
+        where = f" (partition, offsets: {self.lost_offsets})" if self.lost_offsets else ""
         return (
-            f"\n{name}: {self.events} events: lost {self.lost}, duplicates {self.duplicates}, "
-            f"differing duplicates {self.differing_duplicates}, dead letters "
+            f"\n{name}: {self.events} events: lost {self.lost}{where}, duplicates "
+            f"{self.duplicates}, differing duplicates {self.differing_duplicates}, dead letters "
             f"{self.dead_letters}, states differing from the oracle {len(self.mismatched)}"
         )
+
+
+def offset_runs(settings: Settings, event_ids: set[str]) -> list[tuple[int, int, int]]:
+    """Where ``event_ids`` are in the events topic: (partition, first, last) runs of offsets."""
+    found: list[tuple[int, int]] = []
+    seen = 0
+
+    def all_found(records: dict) -> bool:
+        nonlocal seen
+        new = records[settings.events_topic][seen:]
+        seen += len(new)
+        found.extend(
+            (r.partition, r.offset) for r in new if orjson.loads(r.value)["event_id"] in event_ids
+        )
+        return len(found) >= len(event_ids)
+
+    read_topics(settings, [settings.events_topic], until=all_found, timeout=60)
+    runs: list[tuple[int, int, int]] = []
+    for partition, offset in sorted(found):
+        if runs and runs[-1][0] == partition and runs[-1][2] == offset - 1:
+            runs[-1] = (partition, runs[-1][1], offset)
+        else:
+            runs.append((partition, offset, offset))
+    return runs
 
 
 def last_values(settings: Settings, topic: str, *, timeout: float) -> dict[bytes, bytes]:
@@ -196,11 +223,13 @@ def verify(settings: Settings, events: list[dict], decisions: list[dict]) -> Out
             if comparable(online[k]) != comparable(oracle.states[k].snapshot())
         }
     )
+    lost = {e["event_id"] for e in events} - set(per_event)
     return Outcome(
         events=len(events),
-        lost=len({e["event_id"] for e in events} - set(per_event)),
+        lost=len(lost),
         duplicates=duplicates,
         differing_duplicates=different,
         dead_letters=len(letters[settings.dead_letter_topic]),
         mismatched=mismatched,
+        lost_offsets=offset_runs(settings, lost) if lost else [],
     )
