@@ -334,10 +334,14 @@ class BatchConsumer(ReliableConsumer):
                 await self._commit_if_too_far(records)
                 groups: dict[int, tuple[BatchHandler, list[tuple[TP, list[Any]]]]] = {}
                 for tp, batch in records.items():
+                    handler = handlers.get(tp.topic)
                     if active is not None and tp not in active | self._buffered_partitions:
                         # Paused (aiokafka returns every buffered partition when Faust's set
-                        # of active ones empties during a fetch, as it does at the end of a
-                        # table recovery): sought back, and fetched again when it resumes.
+                        # of active ones, which it reads during the fetch, is empty, as at
+                        # the end of a table recovery). Faust drops such records; an input
+                        # partition is sought back, and fetched again when it resumes.
+                        if handler is None:
+                            continue  # a changelog: Faust's recovery seeks those itself
                         self.paused_batches += 1
                         self.log.info(
                             "%r: fetched from %d while paused; fetched again when it resumes",
@@ -346,7 +350,6 @@ class BatchConsumer(ReliableConsumer):
                         )
                         await self._fetch_again(tp, batch[0].offset)
                         continue
-                    handler = handlers.get(tp.topic)
                     if handler is None:
                         await self._deliver_each(tp, batch, generation)
                     else:
