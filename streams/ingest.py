@@ -59,12 +59,13 @@ Invariants
 - **Rebalance.** While Faust's flow control is suspended (a rebalance or a table
   recovery), no batch is handed over: the partition is sought back to the batch's first
   offset and fetched again once the flow resumes. A batch fetched in an older consumer
-  generation is dropped; the new generation seeks each input partition to its
-  committed offset, or to its log start when the group committed none (Faust alone
-  leaves those where the fetcher was, past what was dropped: they were never scored),
-  and its partitions are handed over only from that seek on (records fetched before it
-  would come again after it, and be scored twice). So every partition handed over has
-  an offset it expects, and no record dropped before the hand-over is taken past. When
+  generation is dropped; the new generation seeks each input partition, in the consumer
+  thread, to its committed offset, or to its log start when the group committed none
+  (Faust alone leaves those where the fetcher was, past what was dropped: they were
+  never scored), and its partitions are handed over only from that seek on (records
+  fetched before it would come again after it, and be scored twice). Records of a
+  partition paused meanwhile are sought back. So every partition handed over has an
+  offset it expects, and no record dropped before the hand-over is taken past. When
   partitions are revoked, the batch in progress and the acknowledgements in flight
   finish, and the offsets are committed, before Faust's own revocation runs.
 - **Fetch wait.** A fetch waits at the broker at most ``VIGIL_FETCH_MAX_WAIT_MS``
@@ -227,14 +228,15 @@ class BatchConsumer(ReliableConsumer):
         Every assigned input partition is then sought where it must start: its committed
         offset, or its log start when the group committed none (the offset reset is
         "earliest"). Faust seeks only the committed ones; an uncommitted one would stay
-        where the fetcher is, past any records fetched and dropped before (held back for
-        the time order, fetched before this seek), and, with no offset to expect, take the
-        next fetch as its start: those records were never scored, and committed over.
-        The seeks are made in one step with no await between them and marking the
-        partitions sought, so that the fetch loop's own seeks cannot come in between.
-        From then on the partitions are handed over: a batch fetched before would be
-        fetched and handed over again after it (a restarted worker's first batch, scored
-        twice).
+        where the fetcher is, past any records fetched and dropped before (fetched while
+        paused, or before this seek), and, with no offset to expect, take the next fetch
+        as its start: those records were never scored, and were committed over.
+        The seeks run in the consumer thread, between two of its fetches: made from the
+        event loop, a seek can be overwritten by the position of a fetch the thread is
+        handing out at that moment. From then on the partitions are handed over: a batch
+        fetched before would be fetched and handed over again after it (a restarted
+        worker's first batch, scored twice); one fetched between the seek and this
+        method's end starts past the offset expected, and is fetched again.
         """
         await super().perform_seek()
         inputs = [tp for tp in self.assignment() if tp.topic in self.transport.batch_handlers]
@@ -242,14 +244,23 @@ class BatchConsumer(ReliableConsumer):
         uncommitted = [tp for tp, offset in starts.items() if offset is None]
         if uncommitted:
             starts.update(await self.earliest_offsets(*uncommitted))
-        assigned = self.assignment()  # again: the await above may have seen a rebalance
+        consumer = self._thread._ensure_consumer()
+
+        async def seek_inputs() -> dict[TP, int]:  # run by the consumer thread
+            assigned = consumer.assignment()  # (a rebalance may have come meanwhile)
+            sought = {tp: offset for tp, offset in starts.items() if tp in assigned}
+            for tp, offset in sought.items():
+                consumer.seek(tp, offset)
+            return sought
+
+        sought = await self._thread.call_thread(seek_inputs)
         self._held.clear()
         self._refetched.clear()
         self._expected.clear()
-        for tp, offset in starts.items():
-            if tp in assigned:
-                await self.seek(tp, offset)  # synchronous: aiokafka's seek, no await inside
-        self._sought.update(assigned)
+        for tp, offset in sought.items():
+            self._read_offset[tp] = offset if offset else None  # as Faust's seek sets it
+            self._expected[tp] = offset
+        self._sought.update(sought)
 
     async def _fetch_again(self, tp: TP, offset: int) -> None:
         """Seek ``tp`` back to ``offset``, a batch's first, if it is still assigned."""
