@@ -438,13 +438,15 @@ class BatchConsumer(ReliableConsumer):
             return []
         if tp not in self._sought:
             # Fetched before the seek that ends the recovery (perform_seek), which is still
-            # to come and seeks every input partition: fetched again from there.
+            # to come and seeks every input partition: fetched again from there. Sought
+            # back meanwhile, so that a long recovery does not read ahead and drop.
             self.unsought_batches += 1
             self.log.info(
                 "%r: fetched from %d before the end of recovery; fetched again after it",
                 tp,
                 batch[0].offset,
             )
+            await self._fetch_again(tp, batch[0].offset)
             return []
         want = self._expected.get(tp)
         first = batch[0].offset
