@@ -199,7 +199,7 @@ class BatchConsumer(ReliableConsumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._expected: dict[TP, int] = {}
-        self._sought: set[TP] = set()  # assigned and sought to the committed offsets since
+        self._sought: set[TP] = set()  # input partitions sought since their assignment
         self._first_handed: dict[TP, int] = {}  # first offset handed over, per partition
         self._refetched: dict[TP, tuple[int, int]] = {}
         self._in_flight: set[asyncio.Future] = set()
@@ -231,13 +231,14 @@ class BatchConsumer(ReliableConsumer):
         where the fetcher is, past any records fetched and dropped before (fetched while
         paused, or before this seek), and, with no offset to expect, take the next fetch
         as its start: those records were never scored, and were committed over.
-        The seeks run in the consumer thread, between two of its fetches: made from the
-        event loop, a seek can be overwritten by the position of a fetch the thread is
-        handing out at that moment. From then on the partitions are handed over: a batch
-        fetched before would be fetched and handed over again after it (a restarted
-        worker's first batch, scored twice); one fetched between the seek and this
-        method's end starts past the offset expected, and is fetched again.
+        The seeks run in the consumer thread, not while it hands out fetched records: made
+        from the event loop, a seek can be overwritten by the position of the records the
+        thread is handing out at that moment. From then on the partitions are handed
+        over: a batch fetched before would be fetched and handed over again after it (a
+        restarted worker's first batch, scored twice); one fetched between the seek and
+        this method's end is sought back as one fetched before.
         """
+        generation = self.app.consumer_generation_id
         await super().perform_seek()
         inputs = [tp for tp in self.assignment() if tp.topic in self.transport.batch_handlers]
         starts = {tp: self._read_offset.get(tp) for tp in inputs}
@@ -254,6 +255,8 @@ class BatchConsumer(ReliableConsumer):
             return sought
 
         sought = await self._thread.call_thread(seek_inputs)
+        if self.app.consumer_generation_id != generation:
+            return  # a rebalance meanwhile: its own recovery ends with its own seek
         self._held.clear()
         self._refetched.clear()
         self._expected.clear()
@@ -263,7 +266,11 @@ class BatchConsumer(ReliableConsumer):
         self._sought.update(sought)
 
     async def _fetch_again(self, tp: TP, offset: int) -> None:
-        """Seek ``tp`` back to ``offset``, a batch's first, if it is still assigned."""
+        """Seek ``tp`` back to ``offset``, a batch's first, if it is still assigned; or to
+        the offset it expects, if that is lower (the batch started past it)."""
+        want = self._expected.get(tp)
+        if want is not None and want < offset:
+            offset = want
         if tp in self.assignment():
             with contextlib.suppress(Exception):  # revoked meanwhile: its next owner has it
                 await self.seek(tp, offset)
@@ -465,14 +472,16 @@ class BatchConsumer(ReliableConsumer):
                 return []
             self.log.info("%r: offsets %d..%d are not in the log", tp, want, first - 1)
             await self._add_gap(tp, want, first - 1)
+        self._refetched.pop(tp, None)  # a later refetch of the same offsets is checked anew
         acked_already = self._acked_index[tp]
         fresh = [
             r for r in batch if (want is None or r.offset >= want) and r.offset not in acked_already
         ]
         if fresh:
             self._first_handed.setdefault(tp, fresh[0].offset)
-        self._expected[tp] = batch[-1].offset + 1
-        self._read_offset[tp] = batch[-1].offset
+        # (A batch wholly below the offset expected, fetched before a seek back, leaves it.)
+        self._expected[tp] = max(batch[-1].offset + 1, want if want is not None else 0)
+        self._read_offset[tp] = self._expected[tp] - 1
         for first_missing, last_missing in offset_gaps([r.offset for r in batch]):
             await self._add_gap(tp, first_missing, last_missing)
         return fresh

@@ -150,21 +150,22 @@ class Outcome:
 
 def offset_runs(settings: Settings, event_ids: set[str]) -> list[tuple[int, int, int]]:
     """Where ``event_ids`` are in the events topic: (partition, first, last) runs of offsets."""
-    found: list[tuple[int, int]] = []
+    found: dict[str, tuple[int, int]] = {}  # the first record of each (a retry may repeat it)
     seen = 0
 
     def all_found(records: dict) -> bool:
         nonlocal seen
         new = records[settings.events_topic][seen:]
         seen += len(new)
-        found.extend(
-            (r.partition, r.offset) for r in new if orjson.loads(r.value)["event_id"] in event_ids
-        )
+        for r in new:
+            event_id = orjson.loads(r.value)["event_id"]
+            if event_id in event_ids:
+                found.setdefault(event_id, (r.partition, r.offset))
         return len(found) >= len(event_ids)
 
     read_topics(settings, [settings.events_topic], until=all_found, timeout=60)
     runs: list[tuple[int, int, int]] = []
-    for partition, offset in sorted(found):
+    for partition, offset in sorted(found.values()):
         if runs and runs[-1][0] == partition and runs[-1][2] == offset - 1:
             runs[-1] = (partition, runs[-1][1], offset)
         else:
