@@ -7,7 +7,7 @@ before it arrived. Ties beyond that keep the input order.
 
 Examples
 --------
->>> from engine.events import Event, Label
+>>> from engine.events import Decision, Event, Label
 >>> from engine.scorer import Scorer
 >>> inputs = order_inputs(
 ...     events=[(1, Event("e-1", "a", 10.0, {"x": 1.0})), (2, Event("e-2", "a", 30.0, {}))],
@@ -22,9 +22,10 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any, Literal, NamedTuple
 
-from engine.events import Event, Label
+from engine.events import Decision, Event, Label
 from engine.scorer import Scorer
 
 __all__ = ["ReplayInput", "order_inputs", "order_key", "replay"]
@@ -64,29 +65,16 @@ def replay(
 ) -> Iterator[tuple[Literal["decision", "alert"], dict[str, Any]]]:
     """Yield ``("decision", dict)`` per event and ``("alert", dict)`` per alert, in order.
 
-    Consecutive events are handed to :meth:`Scorer.process_events` in batches of up to
-    ``batch_size``, as the online worker does; a label ends a batch.
+    Inputs go to :meth:`Scorer.process_inputs` in batches of up to ``batch_size``, events
+    and labels together, as the online worker hands over a fetched batch.
     """
-    events: list[Event] = []
-    positions: list[int | None] = []
-
-    def flush() -> Iterator[tuple[Literal["decision", "alert"], dict[str, Any]]]:
-        decisions = scorer.process_events(events, positions=positions)
-        events.clear()
-        positions.clear()
-        for decision in decisions:
-            yield "decision", decision.to_dict()
-        for alert in scorer.take_alerts():
-            yield "alert", alert.to_dict()
-
-    for entry in inputs:
-        if isinstance(entry.item, Event):
-            events.append(entry.item)
-            positions.append(entry.position)
-            if len(events) >= batch_size:
-                yield from flush()
-            continue
-        yield from flush()
-        for alert in scorer.process_label(entry.item, position=entry.position):
-            yield "alert", alert.to_dict()
-    yield from flush()
+    entries = iter(inputs)
+    while batch := list(islice(entries, batch_size)):
+        results = scorer.process_inputs(
+            [entry.item for entry in batch], positions=[entry.position for entry in batch]
+        )
+        for result in results:
+            if type(result) is Decision:
+                yield "decision", result.to_dict()
+            else:
+                yield "alert", result.to_dict()

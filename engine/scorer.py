@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from functools import partial
-from itertools import chain, pairwise
+from itertools import chain, groupby, pairwise
 from operator import neg
 from typing import Any
 
@@ -41,10 +41,25 @@ from engine.monitors import Monitors, MonitorSettings
 from engine.policy import DecisionPolicy, MemoryPolicy, decide_for, remember
 from engine.state import EntityState, Memory, PendingSample
 
-__all__ = ["Scorer", "make_model", "river_model"]
+__all__ = ["InputFailed", "Scorer", "make_model", "river_model"]
 
 EVENTS = "events"
 LABELS = "labels"
+
+
+class InputFailed(Exception):
+    """:meth:`Scorer.process_inputs` failed on ``inputs[start:stop]`` (a label, or a run of
+    events); ``results`` are those of the inputs before ``start``, all applied.
+
+    Of the failed run, the events before the failing one may be applied: given again,
+    they are recognised by their positions. The cause is the exception's ``__cause__``.
+    """
+
+    def __init__(self, start: int, stop: int, results: list[Decision | Alert]) -> None:
+        super().__init__(f"inputs {start} to {stop - 1} of the batch failed")
+        self.start = start
+        self.stop = stop
+        self.results = results
 
 
 class Scorer:
@@ -149,6 +164,94 @@ class Scorer:
         finally:  # the monitors watch the batch's events together
             self._alerts += self.monitors.take_alerts()
 
+    def process_inputs(
+        self,
+        inputs: Sequence[Event | Label],
+        *,
+        positions: Sequence[int | None] | None = None,
+    ) -> list[Decision | Alert]:
+        """Decide the events and learn from the labels of a batch, in order; every decision
+        and alert, in order.
+
+        The same as :meth:`process_events` on each run of events between labels (then
+        :meth:`take_alerts`) and :meth:`process_label` on each label, in the same order: a
+        run's decisions, then its events' alerts, then a label's alerts. For less: the
+        batch's features are converted for the model once, each run is scored in one call
+        (after the labels before it are learned), and the monitors take the batch's events
+        together at the end.
+
+        Raises :class:`InputFailed` when a label or a run of events fails (a bug, or a
+        model failure), with the results of the inputs before it.
+
+        >>> scorer = Scorer()
+        >>> out = scorer.process_inputs(
+        ...     [
+        ...         Event("e-1", "acct-1", 10.0, {"amount": 3.0}),
+        ...         Label("acct-1", 11.0, 1),
+        ...         Event("e-2", "acct-1", 12.0, {"amount": 3.0}),
+        ...     ]
+        ... )
+        >>> [(d.event_id, round(d.score, 3)) for d in out]
+        [('e-1', 0.5), ('e-2', 0.501)]
+        """
+        if positions is None:
+            positions = [None] * len(inputs)
+        rows = [item.features for item in inputs if type(item) is Event]
+        try:
+            score_run = self._run_scorer(rows)
+        except Exception:  # each run then fails where it is, as one by one it would
+            score_run = partial(_score_slice, self._score_and_explain, rows)
+        out: list[Decision | Alert] = []
+        run_ends: list[tuple[int, int]] = []  # per run: events the monitors saw, len(out)
+        scored = index = 0
+        for is_label, group in groupby(zip(inputs, positions, strict=True), key=_is_label):
+            if is_label:
+                for label, position in group:
+                    try:
+                        out += self.process_label(label, position=position)
+                    except Exception as exc:
+                        raise InputFailed(index, index + 1, out) from exc
+                    index += 1
+                continue
+            run = list(group)
+            try:
+                scores, explanations = score_run(scored, scored + len(run))
+                out += [
+                    self._decide(event, score, position, top)
+                    for (event, position), score, top in zip(run, scores, explanations, strict=True)
+                ]
+            except Exception as exc:
+                raise InputFailed(index, index + len(run), out) from exc
+            scored += len(run)
+            index += len(run)
+            run_ends.append((self.monitors.n_events, len(out)))
+        return _with_alerts(out, run_ends, self.monitors.take_raised())
+
+    def _run_scorer(
+        self, rows: list[dict[str, float]]
+    ) -> Callable[[int, int], tuple[list[float], list[tuple[FeatureContribution, ...]]]]:
+        """Scores and explanations of ``rows[start:stop]`` by the model as it is at each call,
+        the batch converted once when the model can."""
+        n = self.n_top_features
+        model = self.model
+        if not hasattr(model, "pack_dicts") or len(rows) < 2 or n <= 0:
+            return partial(_score_slice, self._score_and_explain, rows)
+        packed = model.pack_dicts(rows)
+        term_bounds = packed.indptr.tolist()
+        names = list(chain.from_iterable(rows))
+        values = list(chain.from_iterable(map(dict.values, rows)))
+
+        def score_run(
+            start: int, stop: int
+        ) -> tuple[list[float], list[tuple[FeatureContribution, ...]]]:
+            scores, terms, top, top_bounds = model.predict_and_rank_packed(packed, start, stop, n)
+            first, last = term_bounds[start], term_bounds[stop]
+            return scores.tolist(), _explanations(
+                names[first:last], values[first:last], terms, top, top_bounds
+            )
+
+        return score_run
+
     def _score_and_explain(
         self, rows: list[dict[str, float]]
     ) -> tuple[list[float], list[tuple[FeatureContribution, ...]]]:
@@ -160,14 +263,7 @@ class Scorer:
         scores, terms, top, top_bounds = rank(rows, n)
         names = list(chain.from_iterable(rows))
         values = list(chain.from_iterable(map(dict.values, rows)))
-        picked = zip(
-            map(names.__getitem__, top),
-            map(values.__getitem__, top),
-            map(terms.__getitem__, top),
-            strict=True,
-        )
-        contributions = list(map(_contribution, picked))
-        return scores.tolist(), [tuple(contributions[a:b]) for a, b in pairwise(top_bounds)]
+        return scores.tolist(), _explanations(names, values, terms, top, top_bounds)
 
     def score_many(self, rows: Sequence[dict[str, float]]) -> list[float]:
         """The model's probability of class 1 for each feature dict; no state changes.
@@ -344,6 +440,55 @@ def _top_features(
     return tuple(
         FeatureContribution(name, features.get(name, 0.0), term) for _, name, term in ranked[:n]
     )
+
+
+def _explanations(
+    names: list[str], values: list[float], terms: list[float], top: list[int], top_bounds: list[int]
+) -> list[tuple[FeatureContribution, ...]]:
+    """Each row's top contributions: ``top`` indexes ``names``, ``values`` and ``terms`` (every
+    row's, in one list each); row ``r``'s are ``top[top_bounds[r]:top_bounds[r + 1]]``."""
+    picked = zip(
+        map(names.__getitem__, top),
+        map(values.__getitem__, top),
+        map(terms.__getitem__, top),
+        strict=True,
+    )
+    contributions = list(map(_contribution, picked))
+    return [tuple(contributions[a:b]) for a, b in pairwise(top_bounds)]
+
+
+def _score_slice(
+    score: Callable[[list[dict[str, float]]], Any],
+    rows: list[dict[str, float]],
+    start: int,
+    stop: int,
+) -> Any:
+    return score(rows[start:stop])
+
+
+def _is_label(entry: tuple[Event | Label, int | None]) -> bool:
+    return type(entry[0]) is Label
+
+
+def _with_alerts(
+    out: list[Decision | Alert], run_ends: list[tuple[int, int]], raised: list[tuple[int, Alert]]
+) -> list[Decision | Alert]:
+    """``out`` with each of the monitors' ``raised`` alerts right after the decisions of the
+    run its event was in (``run_ends``: the events the monitors had seen at each run's end,
+    and where its decisions end in ``out``)."""
+    if not raised:
+        return out
+    merged: list[Decision | Alert] = []
+    done = taken = 0
+    for seen, end in run_ends:
+        merged += out[done:end]
+        done = end
+        while taken < len(raised) and raised[taken][0] < seen:
+            merged.append(raised[taken][1])
+            taken += 1
+    merged += out[done:]
+    merged += [alert for _, alert in raised[taken:]]
+    return merged
 
 
 #: ``FeatureContribution`` from a (name, value, contribution) tuple, made in C, as

@@ -6,7 +6,7 @@ that it is tested in microseconds and the Faust agent stays a loop that sends wh
 
 Examples
 --------
->>> from engine.scorer import Scorer, make_model
+>>> from engine.scorer import InputFailed, Scorer, make_model
 >>> from streams.settings import Settings
 >>> processor = MessageProcessor(Settings(), Scorer())
 >>> good = InputRecord("events", 0, 5, 100.0, b"a",
@@ -28,8 +28,10 @@ from typing import NamedTuple
 
 from engine.events import (
     Alert,
+    Decision,
     Event,
     InputError,
+    Label,
     Stage,
     ValidationError,
     dead_letter,
@@ -39,7 +41,7 @@ from engine.events import (
 )
 from engine.labels import LabelRule
 from engine.policy import DecisionPolicy, MemoryPolicy, NaivePolicy
-from engine.scorer import Scorer, make_model
+from engine.scorer import InputFailed, Scorer, make_model
 from engine.state import Memory
 from streams.settings import Settings
 
@@ -117,32 +119,99 @@ class MessageProcessor:
         return self.process_batch([record])
 
     def process_batch(self, records: Sequence[InputRecord]) -> list[OutputRecord]:
-        """The records to produce for a batch, in input order.
+        """The records to produce for a batch: a dead letter for each record that does not
+        decode, then the decisions and alerts of the others, in input order.
 
-        Runs of consecutive events go to :meth:`Scorer.process_events` in one call (each
-        sees the state left by the ones before it); a label is applied where it stands.
+        The events and labels go to :meth:`Scorer.process_inputs` in one call (each sees
+        the model and the state left by the ones before it). If a label fails (a bug or a
+        model failure), it is dead-lettered; if a run of events fails, its events go again
+        one by one, and only the failing one is dead-lettered (what was applied before the
+        failure is recognised by its position and not applied twice). The inputs after it
+        then go on as before.
         """
         out: list[OutputRecord] = []
-        run: list[tuple[InputRecord, Event]] = []
+        valid: list[InputRecord] = []
+        inputs: list[Event | Label] = []
         for record in records:
-            if record.topic == self.settings.events_topic:
-                try:
-                    event = decode_event(
-                        record.value, key=record.key, max_bytes=self.settings.max_message_bytes
-                    )
-                    _require_key(record)
-                except InputError as exc:
-                    out.append(self._dead_letter(record, exc))
-                    continue
-                run.append((record, event))
-            elif record.topic == self.settings.labels_topic:
-                out += self._score_run(run)
-                run = []
-                out += self._process_label(record)
-            else:
-                raise ValueError(f"record from an unexpected topic {record.topic!r}")
-        out += self._score_run(run)
+            try:
+                inputs.append(self._decode(record))
+            except InputError as exc:
+                out.append(self._dead_letter(record, exc))
+                continue
+            valid.append(record)
+        while inputs:
+            try:
+                results = self.scorer.process_inputs(
+                    inputs, positions=[record.offset for record in valid]
+                )
+            except InputFailed as failure:
+                start, stop = failure.start, failure.stop
+                out += self._outputs(failure.results, valid[:start], inputs[:start])
+                out += self._failed(valid[start:stop], inputs[start:stop], failure)
+                valid, inputs = valid[stop:], inputs[stop:]
+                continue
+            return out + self._outputs(results, valid, inputs)
         return out
+
+    def _decode(self, record: InputRecord) -> Event | Label:
+        """The event or label in ``record``; raises :class:`InputError` for a bad one."""
+        settings = self.settings
+        if record.topic == settings.events_topic:
+            event = decode_event(record.value, key=record.key, max_bytes=settings.max_message_bytes)
+            _require_key(record)
+            return event
+        if record.topic == settings.labels_topic:
+            label = decode_label(record.value, key=record.key, max_bytes=settings.max_message_bytes)
+            _require_key(record)
+            if label.reported_ts is None and record.timestamp is not None:
+                # Online, a label is known from the moment Kafka received it (CONTRACT.md).
+                label = replace(label, reported_ts=max(label.ts, record.timestamp))
+            return label
+        raise ValueError(f"record from an unexpected topic {record.topic!r}")
+
+    def _outputs(
+        self,
+        results: Sequence[Decision | Alert],
+        records: Sequence[InputRecord],
+        inputs: Sequence[Event | Label],
+    ) -> list[OutputRecord]:
+        """The records of the scorer's ``results`` for ``inputs``: each decision to its
+        event's partition, each alert keyed by its entity or kind."""
+        event_records = iter(
+            [record for record, item in zip(records, inputs, strict=True) if type(item) is Event]
+        )
+        decisions = [result for result in results if type(result) is Decision]
+        counts = self.counts
+        counts["events"] += len(decisions)
+        counts["actions"] += sum(decision.action for decision in decisions)
+        for reason, n in Counter(decision.reason for decision in decisions).items():
+            counts[f"reason.{reason}"] += n
+        counts["labels"] += len(inputs) - len(decisions)
+        topic = self.settings.decisions_topic
+        return [
+            OutputRecord(
+                topic, result.entity_id.encode(), encode(result), next(event_records).partition
+            )
+            if type(result) is Decision
+            else self._alert(result)
+            for result in results
+        ]
+
+    def _failed(
+        self, records: list[InputRecord], inputs: list[Event | Label], failure: InputFailed
+    ) -> list[OutputRecord]:
+        """A failed label's dead letter, or a failed run's events again, one by one."""
+        if type(inputs[0]) is Label:
+            record = records[0]
+            log.error(
+                "learning failed for %s[%s]@%s",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc_info=failure.__cause__,
+            )
+            return [self._dead_letter(record, failure.__cause__ or failure, stage="score")]
+        return self._score_run(list(zip(records, inputs, strict=True)))
 
     def _score_run(self, run: list[tuple[InputRecord, Event]]) -> list[OutputRecord]:
         if not run:
@@ -161,52 +230,21 @@ class MessageProcessor:
             # One by one: what was applied before the failure is recognised by its position
             # and not applied twice; only the failing event is dead-lettered.
             return [out for item in run for out in self._score_run([item])]
-        counts = self.counts
-        counts["events"] += len(decisions)
-        counts["actions"] += sum(decision.action for decision in decisions)
-        for reason, n in Counter(decision.reason for decision in decisions).items():
-            counts[f"reason.{reason}"] += n
-        topic = self.settings.decisions_topic
-        out = [
-            OutputRecord(topic, decision.entity_id.encode(), encode(decision), record.partition)
-            for (record, _), decision in zip(run, decisions, strict=True)
-        ]
+        out = self._outputs(decisions, *zip(*run, strict=True))
         return out + self._alerts(self.scorer.take_alerts())
 
-    def _process_label(self, record: InputRecord) -> list[OutputRecord]:
-        try:
-            label = decode_label(
-                record.value, key=record.key, max_bytes=self.settings.max_message_bytes
-            )
-            _require_key(record)
-        except InputError as exc:
-            return [self._dead_letter(record, exc)]
-        if label.reported_ts is None and record.timestamp is not None:
-            # Online, a label is known from the moment Kafka received it (CONTRACT.md).
-            label = replace(label, reported_ts=max(label.ts, record.timestamp))
-        try:
-            alerts = self.scorer.process_label(label, position=record.offset)
-        except Exception as exc:  # a bug or a model failure: keep the input, keep going
-            log.exception(
-                "learning failed for %s[%s]@%s", record.topic, record.partition, record.offset
-            )
-            return [self._dead_letter(record, exc, stage="score")]
-        self.counts["labels"] += 1
-        return self._alerts(alerts)
-
     def _alerts(self, alerts: list[Alert]) -> list[OutputRecord]:
-        """Alerts keyed by their entity, or by their kind when they have none."""
-        self.counts["alerts"] += len(alerts)
-        for alert in alerts:
-            self.counts[f"alert.{alert.kind}"] += 1
-        return [
-            OutputRecord(
-                self.settings.alerts_topic,
-                (alert.entity_id or alert.kind).encode("utf-8"),
-                encode(alert),
-            )
-            for alert in alerts
-        ]
+        return [self._alert(alert) for alert in alerts]
+
+    def _alert(self, alert: Alert) -> OutputRecord:
+        """An alert keyed by its entity, or by its kind when it has none."""
+        self.counts["alerts"] += 1
+        self.counts[f"alert.{alert.kind}"] += 1
+        return OutputRecord(
+            self.settings.alerts_topic,
+            (alert.entity_id or alert.kind).encode("utf-8"),
+            encode(alert),
+        )
 
     def _dead_letter(
         self, record: InputRecord, error: BaseException, stage: Stage | None = None

@@ -53,6 +53,7 @@ __all__ = [
     "learn_dense",
     "learn_row",
     "learn_rows",
+    "predict_and_rank_rows",
     "predict_dense",
     "predict_row",
     "predict_rows",
@@ -267,15 +268,43 @@ def top_contributions_rows(
     are of one size (the names alone rank them), else ``1``.
     """
     rows = indptr.shape[0] - 1
-    terms = contributions_rows(indptr, idx, val, state, scale)
+    terms = np.empty(val.shape[0])
     top_bounds = np.empty(rows + 1, np.int64)
+    top = np.empty(idx.shape[0], np.int64)
+    tied = np.empty(rows, np.int8)
+    _rank_into(indptr, idx, val, state, scale, n, terms, top, top_bounds, tied)
+    return terms, top[: top_bounds[rows]], top_bounds, tied
+
+
+@_jit
+def _rank_into(
+    indptr: np.ndarray,
+    idx: np.ndarray,
+    val: np.ndarray,
+    state: np.ndarray,
+    scale: bool,
+    n: int,
+    terms: np.ndarray,
+    top: np.ndarray,
+    top_bounds: np.ndarray,
+    tied: np.ndarray,
+) -> int:
+    """:func:`top_contributions_rows` written into the start of the arrays given (each at
+    least as long as it needs); returns how many rows tie."""
+    rows = indptr.shape[0] - 1
+    for k in range(val.shape[0]):  # as contributions_rows
+        j = idx[k]
+        terms[k] = 0.0
+        if j >= 0:
+            v = val[k]
+            terms[k] = state[WEIGHTS, j] * (_scaled(state, j, v) if scale else v)
     top_bounds[0] = 0
     for r in range(rows):
         top_bounds[r + 1] = top_bounds[r] + min(n, indptr[r + 1] - indptr[r])
-    top = np.empty(top_bounds[rows], np.int64)
-    tied = np.zeros(rows, np.int8)
+    n_tied = 0
     for r in range(rows):
         start, stop, first = indptr[r], indptr[r + 1], top_bounds[r]
+        tied[r] = 0
         for out in range(first, top_bounds[r + 1]):
             best, best_size = start, -1.0
             for q in range(start, stop):
@@ -293,13 +322,44 @@ def top_contributions_rows(
                     tied[r] = 1
             top[out] = best
         if tied[r]:
+            n_tied += 1
             size = abs(terms[start])
             tied[r] = 2
             for q in range(start, stop):
                 if abs(terms[q]) != size:  # a different size, or NaN
                     tied[r] = 1
                     break
-    return terms, top, top_bounds, tied
+    return n_tied
+
+
+@_jit
+def predict_and_rank_rows(
+    indptr: np.ndarray,
+    idx: np.ndarray,
+    val: np.ndarray,
+    start: int,
+    stop: int,
+    state: np.ndarray,
+    intercept: float,
+    scale: bool,
+    n: int,
+    scores: np.ndarray,
+    terms: np.ndarray,
+    top: np.ndarray,
+    top_bounds: np.ndarray,
+    tied: np.ndarray,
+) -> int:
+    """:func:`predict_rows` and :func:`top_contributions_rows` of the sparse rows ``start`` to
+    ``stop`` (excluded) only, as if they were a batch of their own, written into the start
+    of ``scores``, ``terms``, ``top``, ``top_bounds`` and ``tied`` (arrays as long as the
+    whole batch needs, reused from call to call); returns how many of the rows tie."""
+    first, last = indptr[start], indptr[stop]
+    part = indptr[start : stop + 1] - first
+    part_idx, part_val = idx[first:last], val[first:last]
+    for r in range(stop - start):
+        a, b = part[r], part[r + 1]
+        scores[r] = _sigmoid(_raw_one(part_idx[a:b], part_val[a:b], state, intercept, scale))
+    return _rank_into(part, part_idx, part_val, state, scale, n, terms, top, top_bounds, tied)
 
 
 @_jit
@@ -416,16 +476,20 @@ def learn_dense(
 
 
 class Compiled(NamedTuple):
-    """The one-row kernels as machine code for the argument types the model passes.
+    """The kernels called once per event, label or run of events, as machine code for the
+    argument types the model passes.
 
     Called directly they skip Numba's dispatch, and with it every check of their arguments:
-    ``row`` and ``state`` must be C-contiguous float64 arrays; scalars may be any Python
-    number. Only kernels that return a float are here: those returning arrays, and the
-    batch kernels (whose dispatch is paid once per batch), go through their dispatchers.
+    arrays must be C-contiguous, of float64 (``row``, ``state``, values, outputs), int64
+    (``indptr``, columns, ``top``, ``top_bounds``) or int8 (``tied``); scalars may be any
+    Python number. Only kernels that return a number are here: those returning arrays, and
+    the kernels called once per batch, go through their dispatchers.
     """
 
     predict_row: Callable[..., float]
     learn_row: Callable[..., float]
+    learn_rows: Callable[..., float]
+    predict_and_rank_rows: Callable[..., int]
 
 
 @functools.cache
@@ -433,6 +497,7 @@ def compiled() -> Compiled:
     """The one-row kernels' :class:`Compiled` entry points, compiled (or loaded from Numba's
     cache) the first time."""
     row, state, f8, flag = types.float64[::1], types.float64[:, ::1], types.float64, types.boolean
+    i8, columns, flags = types.int64, types.int64[::1], types.int8[::1]
 
     def entry(kernel, *signature) -> Callable:
         kernel.compile(signature)
@@ -441,4 +506,10 @@ def compiled() -> Compiled:
     return Compiled(
         predict_row=entry(predict_row, row, state, f8, flag),
         learn_row=entry(learn_row, row, f8, state, f8, f8, f8, f8, f8, flag),
+        learn_rows=entry(learn_rows, columns, columns, row, row, state, f8, f8, f8, f8, f8, flag),
+        predict_and_rank_rows=entry(
+            predict_and_rank_rows,
+            *(columns, columns, row, i8, i8, state, f8, flag, i8),
+            *(row, row, columns, columns, flags),
+        ),
     )

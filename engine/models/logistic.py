@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import struct
@@ -18,7 +19,7 @@ from engine.models import _kernels as k
 if TYPE_CHECKING:
     from narwhals.stable.v2.typing import IntoDataFrame, IntoSeries
 
-__all__ = ["NumbaLogisticRegression", "Ranked", "warm_up"]
+__all__ = ["NumbaLogisticRegression", "PackedRows", "Ranked", "warm_up"]
 
 SNAPSHOT_KIND = "vigil.NumbaLogisticRegression"
 SNAPSHOT_VERSION = 1
@@ -73,6 +74,42 @@ def _rank_by_name(ranked: Ranked, x: dict[Hashable, Any], start: int, r: int) ->
     terms = ranked.terms[start : start + len(x)]
     order = sorted(zip(map(neg, map(abs, terms)), x, itertools.count(start)))
     ranked.top[first:stop] = [position for _, _, position in order[: stop - first]]
+
+
+def _rank_ties(
+    ranked: Ranked, rows: Sequence[dict[Hashable, Any]], starts: list[int], tied: list[int]
+) -> None:
+    """Rank by name the rows whose terms tie (``tied``, as ``top_contributions_rows`` gives it;
+    row ``r``'s terms begin at ``starts[r]``)."""
+    by_name: dict[tuple[Hashable, ...], list[int]] = {}  # per tuple of keys
+    for r, how in enumerate(tied):
+        if how == 1:
+            _rank_by_name(ranked, rows[r], starts[r], r)
+        elif how == 2:  # all of one size (e.g. a model that has learned nothing)
+            keys = tuple(rows[r])
+            order = by_name.get(keys)
+            if order is None:
+                order = by_name[keys] = sorted(range(len(keys)), key=keys.__getitem__)
+            first, stop = ranked.top_bounds[r], ranked.top_bounds[r + 1]
+            ranked.top[first:stop] = [starts[r] + i for i in order[: stop - first]]
+
+
+@dataclasses.dataclass(slots=True)
+class PackedRows:
+    """Feature dicts converted once (:meth:`NumbaLogisticRegression.pack_dicts`): row ``r`` is
+    ``idx/val[indptr[r]:indptr[r + 1]]``, ``idx`` as the schema was at ``n_features``; and the
+    arrays each run's scores and ranks are written to."""
+
+    rows: Sequence[dict[Hashable, Any]]
+    indptr: np.ndarray
+    idx: np.ndarray
+    val: np.ndarray
+    n_features: int
+    scores: np.ndarray
+    terms: np.ndarray
+    top: np.ndarray
+    top_bounds: np.ndarray
+    tied: np.ndarray
 
 
 class NumbaLogisticRegression(base.MiniBatchClassifier):
@@ -358,28 +395,76 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         The terms are :meth:`contributions_one`'s values, all rows' in one list, in each
         dict's order. Each row's top terms are ranked by absolute value, largest first, ties
         by feature name, as ``sorted(zip(-abs(term), name))`` would rank them. One conversion
-        of the batch and two kernel calls; only rows with tied terms are ranked in Python.
+        of the batch and one kernel call; only rows with tied terms are ranked in Python.
+        """
+        return self.predict_and_rank_packed(self.pack_dicts(rows), 0, len(rows), n)
+
+    def pack_dicts(self, rows: Sequence[dict[Hashable, Any]]) -> PackedRows:
+        """A batch of feature dicts converted once, for :meth:`predict_and_rank_packed` to
+        score any run of its rows, the model learning in between.
+
+        >>> model = NumbaLogisticRegression()
+        >>> packed = model.pack_dicts([{"x": 1.0}, {"x": 2.0}, {"x": 3.0}])
+        >>> model.predict_and_rank_packed(packed, 0, 1, 1).scores.tolist()
+        [0.5]
+        >>> model.learn_one({"x": 1.0}, True)
+        >>> scores = model.predict_and_rank_packed(packed, 1, 3, 1).scores.tolist()
+        >>> scores == [model.predict_proba_one(x)[True] for x in ({"x": 2.0}, {"x": 3.0})]
+        True
         """
         indptr, idx, val = self._csr(rows)
-        scale = bool(self.scale)
-        p = k.predict_rows(indptr, idx, val, self._state, self._intercept, scale)
-        terms, top, top_bounds, tied = k.top_contributions_rows(
-            indptr, idx, val, self._state, scale, n
+        n_rows, nnz = len(rows), len(val)
+        return PackedRows(
+            rows,
+            indptr,
+            idx,
+            val,
+            len(self._features),
+            scores=np.empty(n_rows),
+            terms=np.empty(nnz),
+            top=np.empty(nnz, np.int64),
+            top_bounds=np.empty(n_rows + 1, np.int64),
+            tied=np.empty(n_rows, np.int8),
         )
-        ranked = Ranked(p, terms.tolist(), top.tolist(), top_bounds.tolist())
-        if tied.any():
-            starts = indptr.tolist()
-            by_name: dict[tuple[Hashable, ...], list[int]] = {}  # per tuple of keys
-            for r, how in enumerate(tied.tolist()):
-                if how == 1:
-                    _rank_by_name(ranked, rows[r], starts[r], r)
-                elif how == 2:  # all of one size (e.g. a model that has learned nothing)
-                    keys = tuple(rows[r])
-                    order = by_name.get(keys)
-                    if order is None:
-                        order = by_name[keys] = sorted(range(len(keys)), key=keys.__getitem__)
-                    first, stop = ranked.top_bounds[r], ranked.top_bounds[r + 1]
-                    ranked.top[first:stop] = [starts[r] + i for i in order[: stop - first]]
+
+    def predict_and_rank_packed(self, packed: PackedRows, start: int, stop: int, n: int) -> Ranked:
+        """:meth:`predict_and_rank_dicts` of ``packed.rows[start:stop]``, with the model as it
+        is now; their terms and top positions count from row ``start``'s first term."""
+        if packed.n_features != len(self._features):  # features learned since: their columns
+            packed.idx = _packed_array(
+                "q",
+                len(packed.idx),
+                map(self._schema.get, itertools.chain.from_iterable(packed.rows), _MISSING),
+            )
+            packed.n_features = len(self._features)
+        n_tied = k.compiled().predict_and_rank_rows(
+            packed.indptr,
+            packed.idx,
+            packed.val,
+            start,
+            stop,
+            self._state,
+            self._intercept,
+            bool(self.scale),
+            n,
+            packed.scores,
+            packed.terms,
+            packed.top,
+            packed.top_bounds,
+            packed.tied,
+        )
+        n_rows = stop - start
+        top_bounds = packed.top_bounds[: n_rows + 1].tolist()
+        ranked = Ranked(
+            packed.scores[:n_rows].copy(),
+            packed.terms[: packed.indptr[stop] - packed.indptr[start]].tolist(),
+            packed.top[: top_bounds[-1]].tolist(),
+            top_bounds,
+        )
+        if n_tied:
+            first = packed.indptr[start]
+            starts = (packed.indptr[start : stop + 1] - first).tolist()
+            _rank_ties(ranked, packed.rows[start:stop], starts, packed.tied[:n_rows].tolist())
         return ranked
 
     def learn_dicts(
@@ -393,7 +478,7 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
             return
         indptr, idx, val = self._csr(rows, learn=True)
         targets = np.array(ys, dtype=np.float64)  # the kernels take 0 as False, the rest as True
-        self._intercept = k.learn_rows(
+        self._intercept = k.compiled().learn_rows(
             indptr, idx, val, targets, self._state, self._intercept, *self._hyperparameters()
         )
         self._n_learned += len(rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,8 +11,9 @@ from river import compose, linear_model
 
 from engine.events import Event, Label
 from engine.labels import LabelRule
+from engine.monitors import Monitors, MonitorSettings
 from engine.policy import MemoryPolicy, NaivePolicy
-from engine.scorer import Scorer
+from engine.scorer import InputFailed, Scorer
 from engine.simulate import synthetic_stream
 from engine.state import EntityState, Memory
 from tests.engine.helpers import ScoreFromFeature
@@ -229,3 +232,96 @@ def test_a_model_with_a_seed_is_seeded() -> None:
     assert a.model.seed == b.model.seed == 11
     events, labels = synthetic_stream(n_entities=20, n_events=300, seed=2)
     assert run(a, events, labels) == run(b, events, labels)
+
+
+def step_by_step(scorer: Scorer, inputs: list, positions: list) -> list:
+    """What ``process_inputs`` must equal: each run of events through ``process_events``
+    (then ``take_alerts``), each label through ``process_label``."""
+    out: list = []
+    run: list = []
+
+    def flush() -> None:
+        out.extend(scorer.process_events([e for e, _ in run], positions=[p for _, p in run]))
+        out.extend(scorer.take_alerts())
+        run.clear()
+
+    for item, position in zip(inputs, positions, strict=True):
+        if isinstance(item, Label):
+            if run:
+                flush()
+            out.extend(scorer.process_label(item, position=position))
+        else:
+            run.append((item, position))
+    if run:
+        flush()
+    return out
+
+
+def sensitive_monitors() -> Monitors:
+    """Monitors that raise every kind of alert on a few thousand simulated inputs."""
+    return Monitors(
+        MonitorSettings(
+            frozen_k=2,
+            threshold=0.3,
+            reference_size=200,
+            window_size=100,
+            check_every=10,
+            psi_warn=0.05,
+            psi_critical=0.1,
+            psi_clear=0.02,
+            prediction_warmup=0,
+            prediction_min_change=0.0,
+            detector_recent=50,
+            detector_cooldown=50,
+            concept_adwin_delta=0.9,
+        )
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_process_inputs_equals_runs_and_labels_step_by_step(seed: int) -> None:
+    from engine.events import Alert, parse_event, parse_label
+    from engine.replay import order_inputs
+
+    events, labels = synthetic_stream(
+        n_entities=40, n_events=3000, seed=seed, label_rate=0.3, label_delay=20.0
+    )
+    flips = [{**lb, "label": 1 - lb["label"], "ts": lb["ts"] + 1.0} for lb in labels[::4]]
+    inputs = order_inputs(
+        events=[(i, parse_event(e)) for i, e in enumerate(events)],
+        labels=[(i, parse_label(lb)) for i, lb in enumerate(labels + flips)],
+    )
+    items, positions = [i.item for i in inputs], [i.position for i in inputs]
+    stepped, batched = Scorer(monitors=sensitive_monitors()), Scorer(monitors=sensitive_monitors())
+    rng, expected, got, start = random.Random(seed), [], [], 0
+    while start < len(items):
+        stop = start + rng.choice([1, 2, rng.randint(1, 40), rng.randint(1, 600)])
+        expected += step_by_step(stepped, items[start:stop], positions[start:stop])
+        got += batched.process_inputs(items[start:stop], positions=positions[start:stop])
+        start = stop
+    assert got == expected
+    kinds = {o.kind for o in got if isinstance(o, Alert)}
+    assert {"frozen_predictions", "data_drift", "label_drift"} <= kinds, kinds
+    # Batches change where the events' alerts come among the decisions, nothing else.
+    whole = Scorer(monitors=sensitive_monitors()).process_inputs(items, positions=positions)
+    assert [o for o in got if not isinstance(o, Alert)] == [
+        o for o in whole if not isinstance(o, Alert)
+    ]
+    assert sorted(map(repr, (o for o in got if isinstance(o, Alert)))) == sorted(
+        map(repr, (o for o in whole if isinstance(o, Alert)))
+    )
+
+
+def test_a_failing_label_stops_process_inputs_with_what_came_before() -> None:
+    class FailsToLearn(ScoreFromFeature):
+        def learn_one(self, x: dict, y: bool) -> None:
+            raise FloatingPointError("cannot learn")
+
+    scorer = Scorer(model=FailsToLearn())
+    inputs = [ev(0, "a", 1.0, 0.2), Label("a", 1.0, 1), ev(1, "a", 2.0, 0.3)]
+    with pytest.raises(InputFailed) as failed:
+        scorer.process_inputs(inputs, positions=[0, 0, 1])
+    assert (failed.value.start, failed.value.stop) == (1, 2)
+    assert [d.event_id for d in failed.value.results] == ["e-0"]
+    assert isinstance(failed.value.__cause__, FloatingPointError)
+    assert scorer.states["a"].n_events == 1

@@ -148,3 +148,68 @@ def test_an_input_without_a_key_is_dead_lettered_at_the_validate_stage() -> None
     label = b'{"entity_id": "a", "ts": 1, "label": 1}'
     (out,) = processor.process(record("labels", label, key=None))
     assert out.topic == "dead-letter"
+
+
+def test_a_label_that_fails_to_teach_is_dead_lettered_and_the_batch_goes_on() -> None:
+    from tests.engine.helpers import ScoreFromFeature
+
+    class FailsToLearnFromA(ScoreFromFeature):
+        def learn_one(self, x: dict, y: bool) -> None:
+            if x.get("x") == 1.0:
+                raise FloatingPointError("cannot learn")
+
+    scorer = Scorer(model=FailsToLearnFromA())
+    processor = MessageProcessor(Settings(), scorer)
+    label = orjson.dumps({"entity_id": "a", "ts": 10.0, "label": 1})
+    batch = [
+        record("events", event("e-1"), offset=0),
+        record("labels", label, offset=0),
+        record("events", event("e-2", ts=11.0), offset=1),
+        record("labels", orjson.dumps({"entity_id": "b", "ts": 1.0, "label": 0}), b"b", 1),
+        record("events", event("e-3", ts=12.0), offset=2),
+    ]
+    outputs = processor.process_batch(batch)
+    assert [(o.topic, orjson.loads(o.value).get("event_id")) for o in outputs] == [
+        ("decisions", "e-1"),
+        ("dead-letter", None),
+        ("decisions", "e-2"),
+        ("decisions", "e-3"),
+    ]
+    letter = orjson.loads(outputs[1].value)
+    assert (letter["source_topic"], letter["offset"], letter["stage"], letter["error"]) == (
+        "labels",
+        0,
+        "score",
+        "cannot learn",
+    )
+    assert processor.counts["labels"] == 1 and processor.counts["events"] == 3
+    assert scorer.states["a"].n_events == 3, "each event applied once"
+
+
+def test_a_model_failure_among_labels_dead_letters_only_the_failing_event() -> None:
+    class FailsOnSeven:
+        def predict_proba_one(self, x: dict) -> dict:
+            if x.get("x") == 7.0:
+                raise FloatingPointError("cannot score 7")
+            return {False: 0.5, True: 0.5}
+
+        def learn_one(self, x: dict, y: bool) -> None:
+            pass
+
+    scorer = Scorer(model=FailsOnSeven())
+    processor = MessageProcessor(Settings(), scorer)
+    batch = []
+    for i in range(10):
+        value = {"event_id": f"e-{i}", "entity_id": "a", "ts": float(i), "features": {"x": i}}
+        batch.append(record("events", orjson.dumps(value), offset=i))
+        if i % 4 == 1:
+            label = orjson.dumps({"entity_id": "a", "ts": float(i), "label": 1})
+            batch.append(record("labels", label, offset=i))
+    outputs = processor.process_batch(batch)
+    decided = [orjson.loads(o.value)["event_id"] for o in outputs if o.topic == "decisions"]
+    assert decided == [f"e-{i}" for i in range(10) if i != 7]
+    letters = [orjson.loads(o.value) for o in outputs if o.topic == "dead-letter"]
+    assert [(x["offset"], x["stage"], x["error"]) for x in letters] == [
+        (7, "score", "cannot score 7")
+    ]
+    assert scorer.states["a"].n_events == 9 and processor.counts["labels"] == 3

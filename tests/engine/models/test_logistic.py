@@ -194,6 +194,37 @@ def test_predict_and_rank_dicts_equals_one_row_at_a_time(params: dict, seed: int
             start += len(x)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("params", CONFIGS, ids=str)
+def test_runs_of_packed_rows_rank_as_their_dicts_with_the_model_as_it_is(
+    params: dict, seed: int
+) -> None:
+    model = NumbaLogisticRegression(**params)
+    data = stream(seed, 600)
+    for x, y in data[:100]:
+        model.learn_one(x, y)
+    rows = [x for x, _ in data[100:400]]
+    rows[50] = {**rows[50], "learned_later": 2.0}  # not in the schema when packed
+    rows[51] = {}
+    packed = model.pack_dicts(rows)
+    rng = random.Random(seed)
+    start, learned = 0, iter(data[400:])
+    while start < len(rows):
+        stop = min(len(rows), start + rng.randint(1, 40))
+        n = rng.choice([1, 3, 8])
+        got = model.predict_and_rank_packed(packed, start, stop, n)
+        expected = model.predict_and_rank_dicts(rows[start:stop], n)
+        assert got.scores.tolist() == expected.scores.tolist()
+        assert (got.terms, got.top, got.top_bounds) == expected[1:]
+        for _ in range(rng.randint(1, 5)):  # as labels between runs teach it
+            x, y = next(learned)
+            model.learn_one(x, y)
+        if start <= 50 < stop + 20:
+            model.learn_one({"learned_later": 1.0}, True)
+        start = stop
+    assert "learned_later" in model.weights
+
+
 def test_a_model_that_learned_nothing_ranks_its_zero_terms_by_name() -> None:
     rows = [{"b": 1.0, "a": 2.0, "c": 3.0}, {"z": 1.0, "y": 0.0}, {"b": 5.0, "a": 1.0, "c": 0.0}]
     scores, terms, top, bounds = NumbaLogisticRegression().predict_and_rank_dicts(rows, 2)
