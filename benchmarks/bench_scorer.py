@@ -5,8 +5,12 @@ features, so the table shows what the engine adds around the model (state, polic
 explanation). A row runs the same batches with the monitors replaced by a stand-in
 that does nothing, so that the difference is what the monitors cost; the last two are
 what the worker adds around the engine per event: ``decode_event`` on the events as JSON
-bytes, and ``encode`` of their decisions. Several runs, medians; no number here is
-asserted anywhere.
+bytes, and ``encode`` of their decisions. With labels among the inputs (10 % of the
+events, interleaved as the simulator reports them), ``Scorer.process_inputs`` on batches
+of 2,000 inputs against the same batches step by step: ``process_events`` on each run of
+events between two labels, ``process_label`` on each label (what the worker and the
+replay did before ``process_inputs``). Several runs, medians; no number here is asserted
+anywhere.
 
     .venv/bin/python -m benchmarks.bench_scorer [--events 20000] [--runs 5]
 """
@@ -19,7 +23,8 @@ import time
 
 import orjson
 
-from engine.events import Decision, decode_event, encode, parse_event
+from engine.events import Decision, Event, Label, decode_event, encode, parse_event, parse_label
+from engine.replay import order_inputs
 from engine.scorer import Scorer
 from engine.simulate import synthetic_stream
 
@@ -27,6 +32,34 @@ from engine.simulate import synthetic_stream
 def _events(n: int, seed: int):
     events, _ = synthetic_stream(n_entities=max(10, n // 20), n_events=n, seed=seed)
     return [parse_event(e) for e in events], [orjson.dumps(e) for e in events]
+
+
+def _inputs(n: int, seed: int) -> tuple[list[Event | Label], list[int]]:
+    """``n`` events and their labels in the order the engine sees them, and positions."""
+    events, labels = synthetic_stream(
+        n_entities=max(10, n // 20), n_events=n, seed=seed, label_rate=0.1
+    )
+    inputs = order_inputs(
+        events=[(i, parse_event(e)) for i, e in enumerate(events)],
+        labels=[(i, parse_label(lb)) for i, lb in enumerate(labels)],
+    )
+    return [i.item for i in inputs], [i.position for i in inputs]
+
+
+def _step_by_step(scorer: Scorer, inputs: list[Event | Label], positions: list[int]) -> None:
+    """The inputs as runs of events through ``process_events`` (then ``take_alerts``)
+    and labels through ``process_label``."""
+    run: list[tuple[Event, int]] = []
+    for item, position in [*zip(inputs, positions, strict=True), (None, 0)]:
+        if isinstance(item, Event):
+            run.append((item, position))
+            continue
+        if run:
+            scorer.process_events([e for e, _ in run], positions=[p for _, p in run])
+            scorer.take_alerts()
+            run = []
+        if item is not None:
+            scorer.process_label(item, position=position)
 
 
 class _NoMonitors:
@@ -50,8 +83,7 @@ class _NoMonitors:
 
 def _warm_scorer(seed: int) -> Scorer:
     """A scorer whose model has learned something, as in production."""
-    from engine.events import parse_label
-    from engine.replay import order_inputs, replay
+    from engine.replay import replay
 
     events, labels = synthetic_stream(n_entities=100, n_events=3000, seed=seed + 1)
     scorer = Scorer(seed=seed)
@@ -67,6 +99,7 @@ def _warm_scorer(seed: int) -> Scorer:
 
 def measure(n_events: int, runs: int, seed: int) -> dict[str, list[float]]:
     events, raws = _events(n_events, seed)
+    labelled, positions = _inputs(n_events, seed)
     results: dict[str, list[float]] = {}
 
     def record(name: str, seconds: float) -> None:
@@ -110,6 +143,21 @@ def measure(n_events: int, runs: int, seed: int) -> dict[str, list[float]]:
         for decision in decisions:
             encode(decision)
         record("encode (Decision to JSON bytes)", time.perf_counter() - began)
+
+        size = 2000
+        scorer = _warm_scorer(seed)
+        began = time.perf_counter()
+        for start in range(0, len(labelled), size):
+            stop = start + size
+            _step_by_step(scorer, labelled[start:stop], positions[start:stop])
+        record("10 % labels: step by step (2,000 inputs)", time.perf_counter() - began)
+
+        scorer = _warm_scorer(seed)
+        began = time.perf_counter()
+        for start in range(0, len(labelled), size):
+            stop = start + size
+            scorer.process_inputs(labelled[start:stop], positions=positions[start:stop])
+        record("10 % labels: Scorer.process_inputs", time.perf_counter() - began)
     return results
 
 
