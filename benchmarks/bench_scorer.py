@@ -27,6 +27,7 @@ from engine.events import Decision, Event, Label, decode_event, encode, parse_ev
 from engine.replay import order_inputs
 from engine.scorer import Scorer
 from engine.simulate import synthetic_stream
+from streams.runtime import relax_garbage_collector
 
 
 def _events(n: int, seed: int):
@@ -100,6 +101,7 @@ def _warm_scorer(seed: int) -> Scorer:
 def measure(n_events: int, runs: int, seed: int) -> dict[str, list[float]]:
     events, raws = _events(n_events, seed)
     labelled, positions = _inputs(n_events, seed)
+    relax_garbage_collector()  # as `vigil replay` and the worker do
     results: dict[str, list[float]] = {}
 
     def record(name: str, seconds: float) -> None:

@@ -302,7 +302,9 @@ class Scorer:
         top_features: tuple[FeatureContribution, ...] | None = None,
     ) -> Decision:
         entity = event.entity_id
-        state = self.states.get(entity) or EntityState()
+        states = self.states
+        known = states.get(entity)
+        state = known if known is not None else EntityState()
         replayed = state.already_applied(EVENTS, position)
         if replayed:
             # Replayed after a crash: the state has it already. Give the same decision
@@ -342,14 +344,13 @@ class Scorer:
         state.mark_applied(EVENTS, position)
         if position is not None:
             state.remember_decision(position, _decision_fields(decision), memory)
-        states = self.states
         self.monitors.queue_event(
             entity_id=entity,
             ts=ts,
             features=event.features,
             score=score,
             state=state,
-            n_entities=len(states) + (entity not in states),
+            n_entities=len(states) + (known is None),
         )
         states[entity] = state  # written back explicitly, never changed behind it
         counts["events"] += 1

@@ -121,9 +121,12 @@ class TableStates(MutableMapping[str, EntityState]):
         self._count = None
 
     def __setitem__(self, entity: str, state: EntityState) -> None:
-        if self._count is not None and entity not in self:
-            self._count += 1
-        self._changed[entity] = state
+        changed = self._changed
+        if self._count is not None:
+            # Usually written already in this batch: then the dict alone says if it is new.
+            new = changed[entity] is None if entity in changed else entity not in self
+            self._count += new
+        changed[entity] = state
 
     def __delitem__(self, entity: str) -> None:
         if entity not in self:

@@ -89,6 +89,14 @@ def test_deletions_and_the_count() -> None:
     assert len(states) == 2 and "old" not in states
     states.settle(0, records, changelog_offset=0)
     assert sorted(table) == [b"a", b"b"] and len(states) == 2
+    states["a"] = state(4)  # written twice in one batch: counted once
+    states["a"] = state(5)
+    del states["b"]
+    states["b"] = state(6)  # deleted, then written again in the same batch
+    states["c"] = state(7)
+    assert len(states) == 3
+    states.forget()
+    assert len(states) == 3 and sorted(states) == ["a", "b", "c"]
 
 
 def test_settle_when_sent_waits_for_every_batch_and_skips_failures() -> None:
