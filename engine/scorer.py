@@ -49,10 +49,13 @@ LABELS = "labels"
 
 class InputFailed(Exception):
     """:meth:`Scorer.process_inputs` failed on ``inputs[start:stop]`` (a label, or a run of
-    events); ``results`` are those of the inputs before ``start``, all applied.
+    events); ``results`` are those of the inputs before ``start``, all applied, and the
+    alerts of every event decided.
 
     Of the failed run, the events before the failing one may be applied: given again,
-    they are recognised by their positions. The cause is the exception's ``__cause__``.
+    they are recognised by their positions. ``start == stop == len(inputs)`` when every
+    input was applied and the monitors failed. The cause is the exception's
+    ``__cause__``.
     """
 
     def __init__(self, start: int, stop: int, results: list[Decision | Alert]) -> None:
@@ -210,7 +213,7 @@ class Scorer:
                     try:
                         out += self.process_label(label, position=position)
                     except Exception as exc:
-                        raise InputFailed(index, index + 1, out) from exc
+                        raise InputFailed(index, index + 1, self._settle(out, run_ends)) from exc
                     index += 1
                 continue
             run = list(group)
@@ -221,11 +224,25 @@ class Scorer:
                     for (event, position), score, top in zip(run, scores, explanations, strict=True)
                 ]
             except Exception as exc:
-                raise InputFailed(index, index + len(run), out) from exc
+                results = self._settle(out, run_ends)
+                raise InputFailed(index, index + len(run), results) from exc
             scored += len(run)
             index += len(run)
             run_ends.append((self.monitors.n_events, len(out)))
-        return _with_alerts(out, run_ends, self.monitors.take_raised())
+        try:
+            return _with_alerts(out, run_ends, self.monitors.take_raised())
+        except Exception as exc:
+            raise InputFailed(len(inputs), len(inputs), out) from exc
+
+    def _settle(
+        self, out: list[Decision | Alert], run_ends: list[tuple[int, int]]
+    ) -> list[Decision | Alert]:
+        """``out`` with the alerts of the events decided so far, for an :class:`InputFailed`;
+        without them if the monitors fail too."""
+        try:
+            return _with_alerts(out, run_ends, self.monitors.take_raised())
+        except Exception:
+            return out
 
     def _run_scorer(
         self, rows: list[dict[str, float]]

@@ -6,7 +6,7 @@ that it is tested in microseconds and the Faust agent stays a loop that sends wh
 
 Examples
 --------
->>> from engine.scorer import InputFailed, Scorer, make_model
+>>> from engine.scorer import Scorer, make_model
 >>> from streams.settings import Settings
 >>> processor = MessageProcessor(Settings(), Scorer())
 >>> good = InputRecord("events", 0, 5, 100.0, b"a",
@@ -147,7 +147,10 @@ class MessageProcessor:
             except InputFailed as failure:
                 start, stop = failure.start, failure.stop
                 out += self._outputs(failure.results, valid[:start], inputs[:start])
-                out += self._failed(valid[start:stop], inputs[start:stop], failure)
+                if start == stop:  # every input applied; the monitors failed
+                    log.error("the monitors failed on a batch", exc_info=failure.__cause__)
+                else:
+                    out += self._failed(valid[start:stop], inputs[start:stop], failure)
                 valid, inputs = valid[stop:], inputs[stop:]
                 continue
             return out + self._outputs(results, valid, inputs)
@@ -226,7 +229,8 @@ class MessageProcessor:
                 log.exception(
                     "scoring failed for %s[%s]@%s", record.topic, record.partition, record.offset
                 )
-                return [self._dead_letter(record, exc, stage="score")]
+                letter = self._dead_letter(record, exc, stage="score")
+                return [letter, *self._alerts(self.scorer.take_alerts())]
             # One by one: what was applied before the failure is recognised by its position
             # and not applied twice; only the failing event is dead-lettered.
             return [out for item in run for out in self._score_run([item])]

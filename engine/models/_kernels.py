@@ -494,8 +494,8 @@ class Compiled(NamedTuple):
 
 @functools.cache
 def compiled() -> Compiled:
-    """The one-row kernels' :class:`Compiled` entry points, compiled (or loaded from Numba's
-    cache) the first time."""
+    """The :class:`Compiled` entry points, compiled (or loaded from Numba's cache) the first
+    time."""
     row, state, f8, flag = types.float64[::1], types.float64[:, ::1], types.float64, types.boolean
     i8, columns, flags = types.int64, types.int64[::1], types.int8[::1]
 

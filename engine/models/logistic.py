@@ -430,6 +430,8 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
     def predict_and_rank_packed(self, packed: PackedRows, start: int, stop: int, n: int) -> Ranked:
         """:meth:`predict_and_rank_dicts` of ``packed.rows[start:stop]``, with the model as it
         is now; their terms and top positions count from row ``start``'s first term."""
+        if not 0 <= start <= stop <= len(packed.rows) or n < 0:
+            raise ValueError(f"rows {start} to {stop} of {len(packed.rows)}, top {n}: out of range")
         if packed.n_features != len(self._features):  # features learned since: their columns
             packed.idx = _packed_array(
                 "q",
@@ -476,8 +478,10 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         if len(rows) == 1:  # the single-row kernel costs less to call
             self.learn_one(rows[0], ys[0])
             return
-        indptr, idx, val = self._csr(rows, learn=True)
         targets = np.array(ys, dtype=np.float64)  # the kernels take 0 as False, the rest as True
+        if targets.ndim != 1:
+            raise ValueError(f"targets must be one per row, got an array of shape {targets.shape}")
+        indptr, idx, val = self._csr(rows, learn=True)
         self._intercept = k.compiled().learn_rows(
             indptr, idx, val, targets, self._state, self._intercept, *self._hyperparameters()
         )

@@ -317,11 +317,13 @@ def test_a_failing_label_stops_process_inputs_with_what_came_before() -> None:
         def learn_one(self, x: dict, y: bool) -> None:
             raise FloatingPointError("cannot learn")
 
-    scorer = Scorer(model=FailsToLearn())
-    inputs = [ev(0, "a", 1.0, 0.2), Label("a", 1.0, 1), ev(1, "a", 2.0, 0.3)]
+    scorer = Scorer(model=FailsToLearn(), monitors=Monitors(MonitorSettings(frozen_k=2)))
+    inputs = [ev(0, "a", 1.0, 0.9), ev(1, "a", 2.0, 0.9), Label("a", 2.0, 1), ev(2, "a", 3.0, 0.3)]
     with pytest.raises(InputFailed) as failed:
-        scorer.process_inputs(inputs, positions=[0, 0, 1])
-    assert (failed.value.start, failed.value.stop) == (1, 2)
-    assert [d.event_id for d in failed.value.results] == ["e-0"]
+        scorer.process_inputs(inputs, positions=[0, 1, 0, 2])
+    assert (failed.value.start, failed.value.stop) == (2, 3)
+    results = failed.value.results
+    assert [type(r).__name__ for r in results] == ["Decision", "Decision", "Alert"]
+    assert results[2].kind == "frozen_predictions", "the alerts of the events decided come too"
     assert isinstance(failed.value.__cause__, FloatingPointError)
-    assert scorer.states["a"].n_events == 1
+    assert scorer.states["a"].n_events == 2 and scorer.monitors.take_raised() == []

@@ -400,3 +400,14 @@ def test_pickling_keeps_the_state_and_cloning_forgets_it() -> None:
 def test_warm_up_reports_seconds() -> None:
     seconds = warm_up()
     assert isinstance(seconds, float) and seconds >= 0.0
+
+
+def test_the_batch_paths_refuse_what_their_kernels_cannot_take() -> None:
+    model = NumbaLogisticRegression()
+    packed = model.pack_dicts([{"a": 1.0}, {"b": 2.0}])
+    for start, stop, n in ((0, 3, 1), (2, 1, 1), (-1, 1, 1), (0, 2, -1)):
+        with pytest.raises(ValueError, match="out of range"):
+            model.predict_and_rank_packed(packed, start, stop, n)
+    with pytest.raises(ValueError, match="one per row"):
+        model.learn_dicts([{"a": 1.0}, {"b": 2.0}], [[1], [0]])
+    assert model.weights == {} and model.n_learned == 0
