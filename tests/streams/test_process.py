@@ -107,13 +107,19 @@ def test_a_batch_keeps_input_order_and_dead_letters_only_the_bad_ones() -> None:
     assert processor.counts["labels"] == 1
 
 
-def test_a_model_failure_in_a_batch_dead_letters_only_the_failing_event() -> None:
-    class FailsOnSeven:
-        def predict_proba_one(self, x: dict) -> dict:
-            if x.get("x") == 7.0:
-                raise FloatingPointError("cannot score 7")
-            return {False: 0.5, True: 0.5}
+class FailsOnSeven:
+    """A model that cannot score ``x == 7`` and learns nothing."""
 
+    def predict_proba_one(self, x: dict) -> dict:
+        if x.get("x") == 7.0:
+            raise FloatingPointError("cannot score 7")
+        return {False: 0.5, True: 0.5}
+
+    def learn_one(self, x: dict, y: bool) -> None:
+        pass
+
+
+def test_a_model_failure_in_a_batch_dead_letters_only_the_failing_event() -> None:
     scorer = Scorer(model=FailsOnSeven())
     processor = MessageProcessor(Settings(), scorer)
     batch = [
@@ -187,15 +193,6 @@ def test_a_label_that_fails_to_teach_is_dead_lettered_and_the_batch_goes_on() ->
 
 
 def test_a_model_failure_among_labels_dead_letters_only_the_failing_event() -> None:
-    class FailsOnSeven:
-        def predict_proba_one(self, x: dict) -> dict:
-            if x.get("x") == 7.0:
-                raise FloatingPointError("cannot score 7")
-            return {False: 0.5, True: 0.5}
-
-        def learn_one(self, x: dict, y: bool) -> None:
-            pass
-
     scorer = Scorer(model=FailsOnSeven())
     processor = MessageProcessor(Settings(), scorer)
     batch = []
