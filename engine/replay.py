@@ -7,7 +7,7 @@ before it arrived. Ties beyond that keep the input order.
 
 Examples
 --------
->>> from engine.events import Decision, Event, Label
+>>> from engine.events import Event, Label
 >>> from engine.scorer import Scorer
 >>> inputs = order_inputs(
 ...     events=[(1, Event("e-1", "a", 10.0, {"x": 1.0})), (2, Event("e-2", "a", 30.0, {}))],

@@ -199,11 +199,7 @@ class Scorer:
         """
         if positions is None:
             positions = [None] * len(inputs)
-        rows = [item.features for item in inputs if type(item) is Event]
-        try:
-            score_run = self._run_scorer(rows)
-        except Exception:  # each run then fails where it is, as one by one it would
-            score_run = partial(_score_slice, self._score_and_explain, rows)
+        score_run = self._run_scorer([item.features for item in inputs if type(item) is Event])
         out: list[Decision | Alert] = []
         run_ends: list[tuple[int, int]] = []  # per run: events the monitors saw, len(out)
         scored = index = 0
@@ -251,9 +247,13 @@ class Scorer:
         the batch converted once when the model can."""
         n = self.n_top_features
         model = self.model
+        one_run_at_a_time = partial(_score_slice, self._score_and_explain, rows)
         if not hasattr(model, "pack_dicts") or len(rows) < 2 or n <= 0:
-            return partial(_score_slice, self._score_and_explain, rows)
-        packed = model.pack_dicts(rows)
+            return one_run_at_a_time
+        try:
+            packed = model.pack_dicts(rows)
+        except Exception:  # each run then fails where it is, as one by one it would
+            return one_run_at_a_time
         term_bounds = packed.indptr.tolist()
         names = list(chain.from_iterable(rows))
         values = list(chain.from_iterable(map(dict.values, rows)))

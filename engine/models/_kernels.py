@@ -196,12 +196,25 @@ def predict_rows(
     scale: bool,
 ) -> np.ndarray:
     """P(True) of each sparse row, as ``predict_proba_one`` gives it."""
-    n = indptr.shape[0] - 1
-    out = np.empty(n)
-    for r in range(n):
+    out = np.empty(indptr.shape[0] - 1)
+    _predict_into(indptr, idx, val, state, intercept, scale, out)
+    return out
+
+
+@_jit
+def _predict_into(
+    indptr: np.ndarray,
+    idx: np.ndarray,
+    val: np.ndarray,
+    state: np.ndarray,
+    intercept: float,
+    scale: bool,
+    out: np.ndarray,
+) -> None:
+    """:func:`predict_rows` written into the start of ``out``."""
+    for r in range(indptr.shape[0] - 1):
         a, b = indptr[r], indptr[r + 1]
         out[r] = _sigmoid(_raw_one(idx[a:b], val[a:b], state, intercept, scale))
-    return out
 
 
 @_jit
@@ -245,13 +258,22 @@ def contributions_rows(
     indptr: np.ndarray, idx: np.ndarray, val: np.ndarray, state: np.ndarray, scale: bool
 ) -> np.ndarray:
     """:func:`contributions_row` of each sparse row, as one array aligned with ``val``."""
-    out = np.zeros(val.shape[0])
+    out = np.empty(val.shape[0])
+    _contributions_into(idx, val, state, scale, out)
+    return out
+
+
+@_jit
+def _contributions_into(
+    idx: np.ndarray, val: np.ndarray, state: np.ndarray, scale: bool, out: np.ndarray
+) -> None:
+    """:func:`contributions_rows` written into the start of ``out``."""
     for k in range(val.shape[0]):
         j = idx[k]
+        out[k] = 0.0
         if j >= 0:
             v = val[k]
             out[k] = state[WEIGHTS, j] * (_scaled(state, j, v) if scale else v)
-    return out
 
 
 @_jit
@@ -292,12 +314,7 @@ def _rank_into(
     """:func:`top_contributions_rows` written into the start of the arrays given (each at
     least as long as it needs); returns how many rows tie."""
     rows = indptr.shape[0] - 1
-    for k in range(val.shape[0]):  # as contributions_rows
-        j = idx[k]
-        terms[k] = 0.0
-        if j >= 0:
-            v = val[k]
-            terms[k] = state[WEIGHTS, j] * (_scaled(state, j, v) if scale else v)
+    _contributions_into(idx, val, state, scale, terms)
     top_bounds[0] = 0
     for r in range(rows):
         top_bounds[r + 1] = top_bounds[r] + min(n, indptr[r + 1] - indptr[r])
@@ -356,9 +373,7 @@ def predict_and_rank_rows(
     first, last = indptr[start], indptr[stop]
     part = indptr[start : stop + 1] - first
     part_idx, part_val = idx[first:last], val[first:last]
-    for r in range(stop - start):
-        a, b = part[r], part[r + 1]
-        scores[r] = _sigmoid(_raw_one(part_idx[a:b], part_val[a:b], state, intercept, scale))
+    _predict_into(part, part_idx, part_val, state, intercept, scale, scores)
     return _rank_into(part, part_idx, part_val, state, scale, n, terms, top, top_bounds, tied)
 
 
