@@ -12,6 +12,10 @@ LogisticRegression()``). Columns:
   events have;
 - Numba dicts: the engine's path, ``predict_proba_dicts`` then ``learn_dicts`` on a batch of
   feature dicts (converting them included); ``learn_dicts`` equals ``learn_one`` on each row;
+- Numba test-then-train: ``predict_learn_dicts`` on a batch of feature dicts, each row's
+  prediction then its learning in one kernel call, one conversion: River's one-by-one
+  semantics exactly (progressive validation), for a caller that has each label with its
+  features (offline evaluation). The engine online cannot: its labels come later;
 - frames: ``predict_proba_many`` then ``learn_many`` on prebuilt dataframes (absent features
   as 0: River's mini-batches must be dense); ``learn_many`` takes one step along the batch's
   mean gradient, on both sides;
@@ -93,6 +97,11 @@ def dicts(model: NumbaLogisticRegression, batches: list[Batch]) -> None:
         model.learn_dicts(rows, ys)
 
 
+def test_then_train(model: NumbaLogisticRegression, batches: list[Batch]) -> None:
+    for rows, ys, _, _ in batches:
+        model.predict_learn_dicts(rows, ys)
+
+
 def frames(model, batches: list[Batch]) -> None:
     for _, _, X, y in batches:
         model.predict_proba_many(X)
@@ -133,6 +142,13 @@ def measure(
             for size, chunks in batches.items():
                 row = f"{name}, batch {size}"
                 record(row, "Numba dicts", NumbaLogisticRegression(scale=scale), dicts, chunks)
+                record(
+                    row,
+                    "Numba test-then-train",
+                    NumbaLogisticRegression(scale=scale),
+                    test_then_train,
+                    chunks,
+                )
                 record(row, "Numba frames", NumbaLogisticRegression(scale=scale), frames, chunks)
                 record(row, "River frames", river_model(scale), frames, chunks)
                 record(row, "River frames + build", river_model(scale), frames_built, chunks)
@@ -191,6 +207,7 @@ def main() -> None:
     print()
     columns = [
         "Numba dicts",
+        "Numba test-then-train",
         "Numba frames",
         "River one by one",
         "River frames",
@@ -198,6 +215,7 @@ def main() -> None:
     ]
     speedups = [
         ("River one by one", "Numba dicts"),
+        ("River one by one", "Numba test-then-train"),
         ("River frames", "Numba dicts"),
         ("River frames + build", "Numba dicts"),
         ("River frames", "Numba frames"),

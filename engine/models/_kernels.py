@@ -55,6 +55,7 @@ __all__ = [
     "learn_rows",
     "predict_and_rank_rows",
     "predict_dense",
+    "predict_learn_rows",
     "predict_row",
     "predict_rows",
     "top_contributions_rows",
@@ -234,6 +235,36 @@ def learn_rows(
     """``learn_one`` on each sparse row in turn; returns the new intercept."""
     for r in range(indptr.shape[0] - 1):
         a, b = indptr[r], indptr[r + 1]
+        intercept = _learn_one(
+            idx[a:b], val[a:b], ys[r], state, intercept, lr, l2, intercept_lr, clip, scale
+        )
+    return intercept
+
+
+@_jit
+def predict_learn_rows(
+    indptr: np.ndarray,
+    idx: np.ndarray,
+    val: np.ndarray,
+    ys: np.ndarray,
+    state: np.ndarray,
+    intercept: float,
+    lr: float,
+    l2: float,
+    intercept_lr: float,
+    clip: float,
+    scale: bool,
+    out: np.ndarray,
+) -> float:
+    """Test then train: each sparse row's P(True) into ``out``, then ``learn_one`` on it,
+    in turn; returns the new intercept.
+
+    A feature the model has not learned yet has weight 0 and, scaled, variance 0: its term
+    of the prediction is 0, as for a feature not in the schema.
+    """
+    for r in range(indptr.shape[0] - 1):
+        a, b = indptr[r], indptr[r + 1]
+        out[r] = _sigmoid(_raw_one(idx[a:b], val[a:b], state, intercept, scale))
         intercept = _learn_one(
             idx[a:b], val[a:b], ys[r], state, intercept, lr, l2, intercept_lr, clip, scale
         )
@@ -505,6 +536,7 @@ class Compiled(NamedTuple):
     learn_row: Callable[..., float]
     learn_rows: Callable[..., float]
     predict_and_rank_rows: Callable[..., int]
+    predict_learn_rows: Callable[..., float]
 
 
 @functools.cache
@@ -526,5 +558,8 @@ def compiled() -> Compiled:
             predict_and_rank_rows,
             *(columns, columns, row, i8, i8, state, f8, flag, i8),
             *(row, row, columns, columns, flags),
+        ),
+        predict_learn_rows=entry(
+            predict_learn_rows, columns, columns, row, row, state, f8, f8, f8, f8, f8, flag, row
         ),
     )

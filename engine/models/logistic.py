@@ -487,6 +487,54 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         )
         self._n_learned += len(rows)
 
+    def predict_learn_dicts(
+        self, rows: Sequence[dict[Hashable, Any]], ys: Sequence[base.typing.ClfTarget]
+    ) -> np.ndarray:
+        """Test then train on a batch: each row's P(True) before the model learns from it,
+        then ``learn_one`` on it, row after row, in one conversion and one kernel call.
+
+        Equals ``predict_proba_one(x)[True]`` followed by ``learn_one(x, y)`` on each (x, y)
+        in turn, River's progressive validation (``river.evaluate.progressive_val_score``)
+        on the batch. For a stream whose labels come with its features, as in an offline
+        evaluation; online, a label comes later than the prediction it grades.
+
+        >>> model = NumbaLogisticRegression()
+        >>> rows, ys = [{"x": 1.0}, {"x": 2.0}, {"x": 1.0}], [True, True, False]
+        >>> probas = model.predict_learn_dicts(rows, ys)
+        >>> one_by_one = NumbaLogisticRegression()
+        >>> expected = []
+        >>> for x, y in zip(rows, ys):
+        ...     expected.append(one_by_one.predict_proba_one(x)[True])
+        ...     one_by_one.learn_one(x, y)
+        >>> probas.tolist() == expected and model.weights == one_by_one.weights
+        True
+        """
+        if len(rows) != len(ys):
+            raise ValueError(f"{len(rows)} rows but {len(ys)} targets")
+        if len(rows) == 1:  # the single-row kernels cost less to call
+            p = k.compiled().predict_row(
+                self._row(rows[0]), self._state, self._intercept, self.scale
+            )
+            self.learn_one(rows[0], ys[0])
+            return np.array([p])
+        targets = np.array(ys, dtype=np.float64)  # the kernels take 0 as False, the rest as True
+        if targets.ndim != 1:
+            raise ValueError(f"targets must be one per row, got an array of shape {targets.shape}")
+        indptr, idx, val = self._csr(rows, learn=True)
+        probas = np.empty(len(rows))
+        self._intercept = k.compiled().predict_learn_rows(
+            indptr,
+            idx,
+            val,
+            targets,
+            self._state,
+            self._intercept,
+            *self._hyperparameters(),
+            probas,
+        )
+        self._n_learned += len(rows)
+        return probas
+
     # Mini-batch methods
 
     def _dense(self, X: IntoDataFrame) -> tuple[Any, np.ndarray]:

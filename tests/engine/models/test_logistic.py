@@ -257,9 +257,36 @@ def test_learn_dicts_equals_learn_one_in_turn(params: dict, seed: int) -> None:
     assert batched.n_learned == one_by_one.n_learned == len(data)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("params", CONFIGS, ids=str)
+def test_predict_learn_dicts_is_river_test_then_train(params: dict, seed: int) -> None:
+    batched, reference = NumbaLogisticRegression(**params), river_model(params)
+    data = stream(seed)
+    data[5] = ({}, True)
+    rng = random.Random(seed)
+    start = 0
+    while start < len(data):
+        chunk = data[start : start + rng.choice([1, 2, 5, 64, 256])]
+        start += len(chunk)
+        got = batched.predict_learn_dicts([x for x, _ in chunk], [y for _, y in chunk])
+        expected = []
+        for x, y in chunk:
+            expected.append(proba(reference, x))
+            reference.learn_one(x, y)
+        assert got.shape == (len(chunk),)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    weights, intercept = river_state(reference)
+    assert batched.weights == pytest.approx(weights, abs=1e-9)
+    assert batched.intercept == pytest.approx(intercept, abs=1e-9)
+    assert batched.n_learned == len(data)
+    assert batched.predict_learn_dicts([], []).shape == (0,)
+
+
 def test_learn_dicts_needs_one_target_per_row() -> None:
     with pytest.raises(ValueError, match="2 rows but 1 targets"):
         NumbaLogisticRegression().learn_dicts([{"a": 1.0}, {"a": 2.0}], [True])
+    with pytest.raises(ValueError, match="2 rows but 1 targets"):
+        NumbaLogisticRegression().predict_learn_dicts([{"a": 1.0}, {"a": 2.0}], [True])
 
 
 def test_contributions_sum_to_the_logit() -> None:
