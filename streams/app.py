@@ -143,7 +143,13 @@ def create_app(
                 futures += sender.send(settings.decisions_topic, partition, items)
         send = app.producer.send  # one by one, partitioned by key: alerts, dead letters
         futures += [await send(out.topic, out.key, out.value, None, None, None) for out in produced]
-        metrics.record_batch(len(records), processor.counts - before, seconds=seconds)
+        stamps = [r.timestamp for r in records if r.timestamp is not None]
+        metrics.record_batch(
+            len(records),
+            processor.counts - before,
+            seconds=seconds,
+            oldest_timestamp=min(stamps, default=None),
+        )
         metrics.model_version.set(processor.scorer.model_version)
         for record in records:
             last_offsets[(record.topic, record.partition)] = record.offset or 0

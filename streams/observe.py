@@ -15,6 +15,10 @@ Examples
 ...                                  "dead_letter.decode": 1}), seconds=0.001)
 >>> metrics.events._value.get(), metrics.dead_letters.labels(stage="decode")._value.get()
 (2.0, 1.0)
+>>> metrics.record_batch(1, Counter(), seconds=0.001, oldest_timestamp=time.time() - 0.2)
+>>> [metrics.registry.get_sample_value("vigil_input_age_seconds_bucket", {"le": le})
+...  for le in ("0.1", "0.25")]
+[0.0, 1.0]
 """
 
 from __future__ import annotations
@@ -68,6 +72,14 @@ class WorkerMetrics:
             buckets=(1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0),
             registry=r,
         )
+        self.input_age = Histogram(
+            "vigil_input_age_seconds",
+            "Per batch, how old its oldest input is once the batch is scored: now minus "
+            "the record's Kafka timestamp (the producer's clock, or the broker's with "
+            "LogAppendTime)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 600.0),
+            registry=r,
+        )
         self.model_version = Gauge("vigil_model_version", "Model version in use", registry=r)
         self.lag = Gauge(
             "vigil_consumer_lag",
@@ -81,11 +93,21 @@ class WorkerMetrics:
     def alive(self) -> None:
         self.last_alive = time.monotonic()
 
-    def record_batch(self, n_records: int, counts: Counter[str], *, seconds: float) -> None:
-        """Add one batch's worth: ``counts`` are the processor's counters for the batch."""
+    def record_batch(
+        self,
+        n_records: int,
+        counts: Counter[str],
+        *,
+        seconds: float,
+        oldest_timestamp: float | None = None,
+    ) -> None:
+        """Add one batch's worth: ``counts`` are the processor's counters for the batch,
+        ``oldest_timestamp`` the earliest Kafka timestamp of its records (epoch seconds)."""
         self.alive()
         self.batch_size.observe(n_records)
         self.batch_seconds.observe(seconds)
+        if oldest_timestamp is not None:
+            self.input_age.observe(max(0.0, time.time() - oldest_timestamp))
         for key, value in counts.items():
             if not value:
                 continue
