@@ -15,7 +15,8 @@ Examples
 ...                                  "dead_letter.decode": 1}), seconds=0.001)
 >>> metrics.events._value.get(), metrics.dead_letters.labels(stage="decode")._value.get()
 (2.0, 1.0)
->>> metrics.record_batch(1, Counter(), seconds=0.001, oldest_timestamp=time.time() - 0.2)
+>>> metrics.clock = lambda: 1_700_000_000.0
+>>> metrics.record_batch(1, Counter(), seconds=0.001, oldest_timestamp=1_699_999_999.8)
 >>> [metrics.registry.get_sample_value("vigil_input_age_seconds_bucket", {"le": le})
 ...  for le in ("0.1", "0.25")]
 [0.0, 1.0]
@@ -28,6 +29,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
@@ -47,7 +49,9 @@ __all__ = ["JsonFormatter", "WorkerMetrics", "redact_secrets", "serve"]
 class WorkerMetrics:
     """The worker's metrics, in a registry of their own (so tests can make several)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        #: Epoch seconds now, to age inputs by their Kafka timestamps.
+        self.clock = clock
         self.registry = CollectorRegistry()
         r = self.registry
         self.events = PromCounter("vigil_events", "Valid events scored", registry=r)
@@ -107,7 +111,7 @@ class WorkerMetrics:
         self.batch_size.observe(n_records)
         self.batch_seconds.observe(seconds)
         if oldest_timestamp is not None:
-            self.input_age.observe(max(0.0, time.time() - oldest_timestamp))
+            self.input_age.observe(max(0.0, self.clock() - oldest_timestamp))
         for key, value in counts.items():
             if not value:
                 continue

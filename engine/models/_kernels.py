@@ -259,8 +259,8 @@ def predict_learn_rows(
     """Test then train: each sparse row's P(True) into ``out``, then ``learn_one`` on it,
     in turn; returns the new intercept.
 
-    A feature the model has not learned yet has weight 0 and, scaled, variance 0: its term
-    of the prediction is 0, as for a feature not in the schema.
+    A feature the model has not learned yet has weight 0 and, scaled, variance 0: for a
+    finite value its term of the prediction is 0, as for a feature not in the schema.
     """
     for r in range(indptr.shape[0] - 1):
         a, b = indptr[r], indptr[r + 1]
@@ -528,8 +528,8 @@ class Compiled(NamedTuple):
     Called directly they skip Numba's dispatch, and with it every check of their arguments:
     arrays must be C-contiguous, of float64 (``row``, ``state``, values, outputs), int64
     (``indptr``, columns, ``top``, ``top_bounds``) or int8 (``tied``); scalars may be any
-    Python number. Only kernels that return a number are here: those returning arrays, and
-    the kernels called once per batch, go through their dispatchers.
+    Python number. Only kernels that return a number are here; those returning arrays go
+    through their dispatchers.
     """
 
     predict_row: Callable[..., float]

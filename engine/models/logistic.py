@@ -67,6 +67,14 @@ class Ranked(NamedTuple):
     top_bounds: list[int]  #: row r's top is ``top[top_bounds[r]:top_bounds[r + 1]]``
 
 
+def _targets(ys: Sequence[base.typing.ClfTarget]) -> np.ndarray:
+    """``ys`` as the kernels take them: float64, one per row, 0 as False, the rest as True."""
+    targets = np.array(ys, dtype=np.float64)
+    if targets.ndim != 1:
+        raise ValueError(f"targets must be one per row, got an array of shape {targets.shape}")
+    return targets
+
+
 def _rank_by_name(ranked: Ranked, x: dict[Hashable, Any], start: int, r: int) -> None:
     """Rank row ``r`` (dict ``x``, whose terms begin at ``start``) as ``sorted`` would, ties
     broken by name: for rows whose terms tie in absolute value."""
@@ -478,9 +486,7 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         if len(rows) == 1:  # the single-row kernel costs less to call
             self.learn_one(rows[0], ys[0])
             return
-        targets = np.array(ys, dtype=np.float64)  # the kernels take 0 as False, the rest as True
-        if targets.ndim != 1:
-            raise ValueError(f"targets must be one per row, got an array of shape {targets.shape}")
+        targets = _targets(ys)
         indptr, idx, val = self._csr(rows, learn=True)
         self._intercept = k.compiled().learn_rows(
             indptr, idx, val, targets, self._state, self._intercept, *self._hyperparameters()
@@ -494,8 +500,11 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         then ``learn_one`` on it, row after row, in one conversion and one kernel call.
 
         Equals ``predict_proba_one(x)[True]`` followed by ``learn_one(x, y)`` on each (x, y)
-        in turn, River's progressive validation (``river.evaluate.progressive_val_score``)
-        on the batch. For a stream whose labels come with its features, as in an offline
+        in turn, to the bit, for finite values (a feature first seen in the batch is given
+        its column before its row is predicted: its weight 0 times an infinite value makes
+        that prediction NaN, as in River, where ``predict_proba_one`` leaves it out). That
+        is River's progressive validation (``river.evaluate.progressive_val_score``) on
+        the batch, for a stream whose labels come with its features, as in an offline
         evaluation; online, a label comes later than the prediction it grades.
 
         >>> model = NumbaLogisticRegression()
@@ -517,9 +526,7 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
             )
             self.learn_one(rows[0], ys[0])
             return np.array([p])
-        targets = np.array(ys, dtype=np.float64)  # the kernels take 0 as False, the rest as True
-        if targets.ndim != 1:
-            raise ValueError(f"targets must be one per row, got an array of shape {targets.shape}")
+        targets = _targets(ys)
         indptr, idx, val = self._csr(rows, learn=True)
         probas = np.empty(len(rows))
         self._intercept = k.compiled().predict_learn_rows(

@@ -110,14 +110,20 @@ def test_one_decision_per_valid_event_one_dead_letter_per_bad_input(
     assert f"vigil_events_total {float(len(events))}" in text
     assert 'vigil_dead_letters_total{stage="decode"}' in text
     assert "vigil_batch_size_count" in text
-    # Every batch had a timestamped input: as many ages as batches.
-    counts = dict(
-        line.rsplit(" ", 1)
-        for line in text.splitlines()
-        if line.startswith(("vigil_input_age_seconds_count", "vigil_batch_size_count"))
-    )
-    assert counts["vigil_input_age_seconds_count"] == counts["vigil_batch_size_count"]
-    assert float(counts["vigil_input_age_seconds_count"]) >= 1
+    # Every batch had a timestamped input: as many ages as batches, in seconds (the
+    # inputs were sent during this test, within its timeout).
+    values = {
+        name: float(value)
+        for name, value in (line.rsplit(" ", 1) for line in text.splitlines())
+        if name
+        in (
+            "vigil_input_age_seconds_count",
+            "vigil_input_age_seconds_sum",
+            "vigil_batch_size_count",
+        )
+    }
+    assert values["vigil_input_age_seconds_count"] == values["vigil_batch_size_count"] >= 1
+    assert 0.0 < values["vigil_input_age_seconds_sum"] < 120.0 * values["vigil_batch_size_count"]
     assert scrape(settings.metrics_port, "/healthz")[0] == 200
     assert scrape(settings.metrics_port, "/readyz")[0] == 200
 

@@ -261,6 +261,7 @@ def test_learn_dicts_equals_learn_one_in_turn(params: dict, seed: int) -> None:
 @pytest.mark.parametrize("params", CONFIGS, ids=str)
 def test_predict_learn_dicts_is_river_test_then_train(params: dict, seed: int) -> None:
     batched, reference = NumbaLogisticRegression(**params), river_model(params)
+    one_by_one = NumbaLogisticRegression(**params)
     data = stream(seed)
     data[5] = ({}, True)
     rng = random.Random(seed)
@@ -269,12 +270,16 @@ def test_predict_learn_dicts_is_river_test_then_train(params: dict, seed: int) -
         chunk = data[start : start + rng.choice([1, 2, 5, 64, 256])]
         start += len(chunk)
         got = batched.predict_learn_dicts([x for x, _ in chunk], [y for _, y in chunk])
-        expected = []
+        expected, own = [], []
         for x, y in chunk:
             expected.append(proba(reference, x))
             reference.learn_one(x, y)
+            own.append(proba(one_by_one, x))
+            one_by_one.learn_one(x, y)
         assert got.shape == (len(chunk),)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+        assert got.tolist() == own  # to the bit: the same operations in the same order
+    assert batched.snapshot() == one_by_one.snapshot()
     weights, intercept = river_state(reference)
     assert batched.weights == pytest.approx(weights, abs=1e-9)
     assert batched.intercept == pytest.approx(intercept, abs=1e-9)
