@@ -149,13 +149,16 @@ def gradual(
 
 
 def prequential(stream: Iterable[tuple[dict, bool]], n: int) -> list[tuple[int, list[float], int]]:
-    """Predict, then learn, on the first ``n`` samples: one call per sample."""
-    model = NumbaLogisticRegression(scale=True)
-    calls = []
-    for i, (x, y) in enumerate(itertools.islice(stream, n)):
-        calls.append((i, [model.predict_proba_one(x)[True]], int(y)))
-        model.learn_one(x, y)
-    return calls
+    """Predict, then learn, on the first ``n`` samples, in turn (test then train: one
+    kernel call, the same probabilities as ``predict_proba_one`` then ``learn_one`` on
+    each); per sample, its position, ``[P(True)]`` and its label."""
+    samples = list(itertools.islice(stream, n))
+    probas = NumbaLogisticRegression(scale=True).predict_learn_dicts(
+        [x for x, _ in samples], [y for _, y in samples]
+    )
+    return [
+        (i, [p], int(y)) for i, (p, (_, y)) in enumerate(zip(probas.tolist(), samples, strict=True))
+    ]
 
 
 def river_runs(seeds: Sequence[int], *, quick: bool) -> list[Run]:
