@@ -521,9 +521,7 @@ class NumbaLogisticRegression(base.MiniBatchClassifier):
         if len(rows) != len(ys):
             raise ValueError(f"{len(rows)} rows but {len(ys)} targets")
         if len(rows) == 1:  # the single-row kernels cost less to call
-            p = k.compiled().predict_row(
-                self._row(rows[0]), self._state, self._intercept, self.scale
-            )
+            p = self.predict_proba_one(rows[0])[True]
             self.learn_one(rows[0], ys[0])
             return np.array([p])
         targets = _targets(ys)
